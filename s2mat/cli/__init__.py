@@ -1,0 +1,11 @@
+"""The ``s2mat`` command line. Each command lives in its own module and registers on ``app``."""
+
+from s2mat.cli import info  # noqa: F401  (registers the command)
+from s2mat.cli.app import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]
