@@ -6,7 +6,6 @@ The same dotted keys (``mapping.voxel_size``) are the ROS 2 node parameters.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mapping.config import OdometryConfig, StaticMapConfig
 from perception.config import ClusteringConfig, DetectionConfig, GroundConfig, TrackingConfig
+from s2mat.datasets.atomic import atomic_write_text
 from s2mat.errors import ConfigError
 
 CONFIG_FILENAME = "config.yaml"
@@ -181,15 +181,3 @@ def save_config(config: S2MATConfig, path: str | os.PathLike[str]) -> Path:
     text = "# s2mat effective configuration\n" + yaml.safe_dump(config.model_dump(), sort_keys=False)
     atomic_write_text(path, text)
     return path
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text to ``path`` through a temporary file in the same folder and a rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
