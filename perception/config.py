@@ -10,18 +10,39 @@ class _Section(BaseModel):
 
 
 class GroundConfig(_Section):
-    """Ground segmentation."""
+    """Ground segmentation: planes fitted per bin of a concentric polar grid (sensor frame)."""
 
     sensor_height: float = Field(1.73, gt=0, description="Nominal sensor height above the road, metres.")
     distance_threshold: float = Field(0.2, gt=0, description="Points within this height of the local ground plane are ground, metres.")
+    min_range: float = Field(2.0, ge=0, description="Inner radius of the polar grid, metres.")
+    max_range: float = Field(100.0, gt=0, description="Outer radius of the polar grid; farther points use the last ring's planes, metres.")
+    min_ring_width: float = Field(0.75, gt=0, description="Narrowest ring of the polar grid, metres.")
+    ring_growth: float = Field(0.12, ge=0, description="Ring width as a fraction of its inner radius (far rings are wider).")
+    sector_arc: float = Field(2.0, gt=0, description="Target arc length of one sector, metres.")
+    min_sectors: int = Field(16, ge=4, description="Fewest sectors per ring.")
+    max_sectors: int = Field(96, ge=4, description="Most sectors per ring.")
+    seed_band: float = Field(0.3, gt=0, description="Seeds of a bin's plane are points within this height of its lowest point, metres.")
+    max_slope_deg: float = Field(25.0, gt=0, lt=90, description="Steepest plane accepted as ground, degrees.")
+    elevation_tolerance: float = Field(0.35, gt=0, description="A bin's plane may step this far from the plane extrapolated from nearer rings, metres.")
+    slope_change_deg: float = Field(8.0, ge=0, lt=90, description="Allowed change of grade per metre of extrapolation, degrees.")
+    max_flatness: float = Field(0.12, gt=0, description="Largest RMS residual of an accepted plane, metres.")
+    refine_iterations: int = Field(1, ge=0, description="Plane refits on the inliers of the previous fit.")
+    fit_stride: int = Field(3, ge=1, description="Every n-th point is used to fit planes (all points are classified).")
 
 
 class ClusteringConfig(_Section):
-    """Clustering of non-ground points."""
+    """Clustering of non-ground points by 3D voxel connectivity (sensor frame)."""
 
     voxel_size: float = Field(0.3, gt=0, description="Connectivity voxel size, metres.")
     min_points: int = Field(8, ge=1, description="Smallest cluster kept.")
     max_extent: float = Field(15.0, gt=0, description="Clusters longer than this are structure, metres.")
+    max_range: float = Field(50.0, gt=0, description="Points farther than this (horizontally) are not clustered, metres.")
+    min_z: float = Field(-4.0, description="Lowest sensor-frame height clustered, metres.")
+    max_z: float = Field(1.5, description="Highest sensor-frame height clustered (cuts overhanging canopy), metres.")
+    hint_margin: float = Field(0.3, ge=0, description="Predicted boxes are grown by this much when they guide clustering, metres.")
+    hint_majority: float = Field(0.5, gt=0, le=1, description="A cluster this much inside one predicted box joins it whole.")
+    yaw_steps: int = Field(30, ge=2, description="Headings tried by the rectangle fit over 90 degrees.")
+    box_criterion: str = Field("closeness", pattern="^(closeness|area)$", description="Rectangle fit: L-shape closeness or minimum area.")
 
 
 class DetectionConfig(_Section):
@@ -29,11 +50,61 @@ class DetectionConfig(_Section):
 
     max_range: float = Field(50.0, gt=0, description="Detections farther than this are ignored, metres.")
     free_evidence: int = Field(2, ge=1, description="Free observations of a voxel that make an object there new.")
+    occupied_evidence: int = Field(3, ge=1, description="Hits of a voxel that make it persistent static occupancy.")
+    dynamic_fraction: float = Field(0.3, gt=0, le=1, description="Share of a cluster's voxels seen free that makes it a dynamic candidate.")
+    structure_fraction: float = Field(0.6, gt=0, le=1, description="Share of a cluster's voxels in persistent occupancy that makes it structure.")
+    keep_structured_objects: bool = Field(True, description="Object-shaped clusters (car, pedestrian, cyclist) inside static occupancy are still reported (parked cars), only never as dynamic candidates.")
+    max_height: float = Field(4.5, gt=0, description="Clusters taller than this are structure (trees, poles, facades), metres.")
+
+
+class ClassTrackingParams(_Section):
+    """Tracker settings of one object class (defaults: a car seen at 10 Hz)."""
+
+    min_hits: int = Field(2, ge=1, description="Hits before a tentative track is confirmed.")
+    max_coast_frames: int = Field(15, ge=0, description="Frames a confirmed track may coast unmatched before deletion.")
+    birth_score: float = Field(-1e9, description="Detections scoring below this never start a track (they may still extend one).")
+    pos_std: float = Field(0.3, gt=0, description="Measurement noise of a detected centre, metres.")
+    accel_std: float = Field(4.0, gt=0, description="White-noise acceleration of the constant-velocity model, m/s^2.")
+    turn_accel_std: float = Field(1.5, gt=0, description="White-noise acceleration of the coordinated-turn model, m/s^2.")
+    turn_rate_std: float = Field(0.6, gt=0, description="Turn-rate random walk of the coordinated-turn model, rad/s per sqrt(s).")
+    init_speed_std: float = Field(8.0, gt=0, description="Uncertainty of a new track's unknown velocity, m/s.")
+    gate_chi2: float = Field(13.8, gt=0, description="Mahalanobis gate on the centre (2 dof; 13.8 = 99.9 %).")
+    max_distance: float = Field(5.0, gt=0, description="Hard gate on centre distance to the prediction, metres.")
+    size_std: float = Field(0.3, gt=0, description="Relative noise of a detected box size (log scale).")
+
+
+def _params(**kw: float) -> ClassTrackingParams:
+    return ClassTrackingParams(**kw)
 
 
 class TrackingConfig(_Section):
-    """Multi-target tracker."""
+    """Multi-target tracker: IMM filters, gated optimal assignment, lifecycle and moving state."""
 
-    min_hits: int = Field(3, ge=1, description="Hits before a tentative track is confirmed.")
-    max_coast_frames: int = Field(5, ge=0, description="Frames a track may coast unmatched before deletion.")
-    moving_speed: float = Field(0.5, ge=0, description="Speed above which an object may be moving, m/s.")
+    car: ClassTrackingParams = Field(default_factory=ClassTrackingParams)
+    pedestrian: ClassTrackingParams = Field(
+        default_factory=lambda: _params(
+            min_hits=2, pos_std=0.2, accel_std=2.0, turn_accel_std=1.0, turn_rate_std=1.0,
+            init_speed_std=2.5, max_distance=2.5, size_std=0.3,
+        )
+    )
+    cyclist: ClassTrackingParams = Field(
+        default_factory=lambda: _params(
+            min_hits=2, pos_std=0.25, accel_std=3.0, turn_accel_std=1.5, turn_rate_std=0.8,
+            init_speed_std=6.0, max_distance=4.0,
+        )
+    )
+    other: ClassTrackingParams = Field(
+        default_factory=lambda: _params(min_hits=3, init_speed_std=5.0, max_distance=4.0)
+    )
+    weight_iou: float = Field(1.0, ge=0, description="Cost weight of (1 - 3D IoU) between prediction and detection.")
+    weight_size: float = Field(0.5, ge=0, description="Cost weight of the size mismatch (normalised log ratio).")
+    model_stay: float = Field(0.95, gt=0, lt=1, description="IMM probability of staying in the same motion model per frame.")
+    moving_speed: float = Field(0.5, ge=0, description="Speed above which an object may become moving, m/s.")
+    stationary_speed: float = Field(0.25, ge=0, description="Speed below which a moving object may become stationary, m/s.")
+    moving_displacement: float = Field(0.5, ge=0, description="Displacement over the window that, with the speed, makes an object moving, metres.")
+    stationary_displacement: float = Field(0.2, ge=0, description="Displacement over the window below which a moving object may stop, metres.")
+    motion_window: float = Field(1.0, gt=0, description="Window for the displacement test, seconds.")
+
+    def for_class(self, name: str) -> ClassTrackingParams:
+        """Parameters of an object class by its value ('car', 'pedestrian', 'cyclist', 'other')."""
+        return getattr(self, name)
