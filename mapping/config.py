@@ -19,6 +19,12 @@ class OdometryConfig(_Section):
     local_map_radius: float | None = Field(None, gt=0, description="Local map kept within this distance of the sensor; None uses max_range.")
     deskew: bool = Field(False, description="Correct motion distortion with per-point time when present.")
     max_iterations: int = Field(50, ge=1, description="Registration iterations per frame.")
+    min_range: float = Field(0.0, ge=0, description="Returns closer than this are dropped before registration, metres.")
+    registration: str = Field("GICP", pattern="^(GICP|ICP|PLANE_ICP)$", description="Registration kernel of small_gicp.")
+    num_threads: int = Field(2, ge=1, description="Threads of the registration kernel.")
+    min_points: int = Field(100, ge=1, description="Scans with fewer valid points are skipped.")
+    max_time_gap: float = Field(1.0, gt=0, description="A larger gap between frames drops the constant-velocity guess, seconds.")
+    map_update_every: int = Field(1, ge=1, description="Insert static points into the local map every this many frames.")
 
 
 class StaticMapConfig(_Section):
@@ -29,3 +35,12 @@ class StaticMapConfig(_Section):
     misses_to_free: int = Field(2, ge=1, description="Free-space observations that carve an occupied voxel.")
     live_radius: float = Field(100.0, gt=0, description="Voxels farther than this from the sensor leave the live map for the archive, metres.")
     max_live_voxels: int = Field(5_000_000, ge=1000, description="Budget of voxels in the live map.")
+    azimuth_resolution_deg: float = Field(0.2, gt=0, description="Azimuth bin of the range image used for free-space tests, degrees.")
+    elevation_resolution_deg: float = Field(0.4, gt=0, description="Elevation bin of the range image used for free-space tests, degrees.")
+    range_margin: float = Field(0.3, ge=0, description="A voxel is seen through only when the beam ends this far behind it, metres.")
+    range_margin_ratio: float = Field(0.02, ge=0, description="Extra margin proportional to the voxel range (beam divergence, noise).")
+    neighbourhood: int = Field(1, ge=0, description="Half width of the pixel window whose nearest return must lie behind a voxel.")
+    history_scans: int = Field(30, ge=0, description="Recent range images kept to give new voxels their past free-space evidence.")
+    free_ratio: float = Field(1.0, gt=0, description="A voxel is carved when free observations reach this ratio of its hits (and misses_to_free).")
+    max_range: float | None = Field(None, gt=0, description="Returns beyond this are not inserted; None takes the sensor's max range.")
+    window_check_every: int = Field(10, ge=1, description="Frames between moves of far voxels into the archive.")

@@ -1,0 +1,218 @@
+"""Static map: a voxel map of hits and ray-cast free-space evidence.
+
+Every scan adds free-space evidence to the voxels it sees through (all returns count, moving
+ones included: the space in front of a car is still empty) and hits to the voxels holding its
+*static* points (points the caller marks dynamic never enter). A voxel that was occupied and
+later seen through is carved: it stops counting as map. New voxels are also tested against a
+short history of recent scans, so a car that arrives where the road was seen empty is carved
+at once. Memory is bounded: voxels farther than ``live_radius`` from the sensor leave the
+live table for a frozen archive, which the exported map still contains.
+
+Frames: points passed in are sensor frame; poses are 4x4 world_T_sensor; queries are world
+frame. Units are metres.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+import numpy as np
+
+from mapping.config import StaticMapConfig
+from mapping.errors import ScanError
+from mapping.range_image import RangeImage
+from mapping.voxel_keys import lookup, point_keys
+from mapping.voxel_table import VoxelTable
+
+log = logging.getLogger(__name__)
+
+
+class StaticMap:
+    """Voxel map with hits and free-space evidence; answers the perception map queries.
+
+    ``free_counts`` / ``occupied_counts`` / ``voxel_size`` form the query interface the
+    perception side uses (it defines a matching Protocol; nothing here imports it).
+    """
+
+    def __init__(self, config: StaticMapConfig | None = None, max_range: float = 100.0) -> None:
+        self.config = config or StaticMapConfig()
+        self.max_range = float(self.config.max_range or max_range)
+        self.voxel_size = float(self.config.voxel_size)
+        self.live = VoxelTable.empty()
+        self.archive = VoxelTable.empty()
+        self.history: deque[tuple[np.ndarray, RangeImage]] = deque(maxlen=self.config.history_scans)
+        self.frames = 0
+        self.sensor_position = np.zeros(3)
+
+    # ------------------------------------------------------------------ update
+    def integrate(self, points: np.ndarray, pose: np.ndarray, static_mask: np.ndarray | None = None) -> None:
+        """Add one scan: (N, 3) sensor-frame points, 4x4 world_T_sensor pose, (N,) bool
+        static mask (None: every point is static). Non-finite and out-of-range points are
+        ignored."""
+        pts = np.asarray(points, dtype=np.float64)
+        if pts.ndim != 2 or pts.shape[1] != 3:
+            raise ScanError(f"scan points must have shape (N, 3), got {pts.shape}")
+        pose = np.asarray(pose, dtype=np.float64)
+        if pose.shape != (4, 4) or not np.isfinite(pose).all():
+            raise ScanError(f"pose must be a finite 4x4 matrix, got shape {pose.shape}")
+        static = np.ones(len(pts), bool) if static_mask is None else np.asarray(static_mask, bool).reshape(-1)
+        if len(static) != len(pts):
+            raise ScanError(f"static_mask has {len(static)} values for {len(pts)} points")
+        cfg = self.config
+        finite = np.isfinite(pts).all(axis=1)
+        rng = np.linalg.norm(np.where(finite[:, None], pts, 0.0), axis=1)
+        valid = finite & (rng > 0) & (rng <= self.max_range)
+        if not valid.any():
+            log.warning("static map: scan %d has no valid points; skipped", self.frames)
+            return
+        image = RangeImage(pts[valid], np.deg2rad(cfg.azimuth_resolution_deg),
+                           np.deg2rad(cfg.elevation_resolution_deg), cfg.neighbourhood)
+        sensor_T_world = np.linalg.inv(pose)
+        self.sensor_position = pose[:3, 3].copy()
+
+        # Hits of this scan: static points, grouped per voxel.
+        world = pts[valid & static] @ pose[:3, :3].T + pose[:3, 3]
+        keys = point_keys(world, self.voxel_size)
+        ukeys, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        sums = np.zeros((len(ukeys), 3))
+        _add_sorted(sums, inverse.reshape(-1), world)
+
+        # Free space: live voxels this scan saw through (except those it hit).
+        self._carve(image, sensor_T_world, ukeys)
+        # Hits: existing voxels gain a hit; new ones get their history's free evidence.
+        self._insert(ukeys, counts.astype(np.int32), sums)
+        self.history.append((sensor_T_world, image))
+        self.frames += 1
+        if self.frames % cfg.window_check_every == 0 or len(self.live) > cfg.max_live_voxels:
+            self._update_window()
+
+    def _carve(self, image: RangeImage, sensor_T_world: np.ndarray, hit_keys: np.ndarray) -> None:
+        live = self.live
+        if len(live) == 0:
+            return
+        centroids = live.centroids()
+        local = centroids @ sensor_T_world[:3, :3].T + sensor_T_world[:3, 3]
+        near = np.flatnonzero(np.einsum("ij,ij->i", local, local) < self.max_range**2)
+        seen = image.seen_through(local[near], self.config.range_margin, self.config.range_margin_ratio)
+        idx = near[seen]
+        if len(hit_keys):
+            idx = idx[lookup(hit_keys, live.keys[idx]) < 0]
+        live.free[idx] += 1
+        live.free_since_hit[idx] += 1
+
+    def _insert(self, ukeys: np.ndarray, counts: np.ndarray, sums: np.ndarray) -> None:
+        live = self.live
+        pos = lookup(live.keys, ukeys)
+        old = pos >= 0
+        i = pos[old]
+        live.hits[i] += 1
+        live.free_since_hit[i] = 0
+        live.npts[i] += counts[old]
+        live.sums[i] += sums[old]
+        new = ~old
+        if not new.any():
+            return
+        fresh = VoxelTable.allocate(int(new.sum()))
+        fresh.keys[:] = ukeys[new]
+        fresh.hits[:] = 1
+        fresh.npts[:] = counts[new]
+        fresh.sums[:] = sums[new]
+        fresh.free[:] = self._history_free(fresh.centroids())
+        # Voxels that come back into the live window resume their archived evidence.
+        if len(self.archive):
+            back = lookup(self.archive.keys, fresh.keys)
+            hit = back >= 0
+            if hit.any():
+                arch = self.archive.take(back[hit])
+                fresh.hits[hit] += arch.hits
+                fresh.free[hit] = arch.free
+                fresh.npts[hit] += arch.npts
+                fresh.sums[hit] += arch.sums
+                keep = np.ones(len(self.archive), bool)
+                keep[back[hit]] = False
+                self.archive = self.archive.take(keep)
+        self.live = VoxelTable.concat([live, fresh])
+
+    def _history_free(self, points_world: np.ndarray) -> np.ndarray:
+        """Scans in the history that saw through each world point."""
+        free = np.zeros(len(points_world), dtype=np.int32)
+        for sensor_T_world, image in self.history:
+            local = points_world @ sensor_T_world[:3, :3].T + sensor_T_world[:3, 3]
+            free += image.seen_through(local, self.config.range_margin, self.config.range_margin_ratio)
+        return free
+
+    def _update_window(self) -> None:
+        """Move voxels beyond live_radius (or over the voxel budget) into the archive."""
+        live = self.live
+        if len(live) == 0:
+            return
+        d2 = np.sum((live.centroids() - self.sensor_position) ** 2, axis=1)
+        far = d2 > self.config.live_radius**2
+        if (~far).sum() > self.config.max_live_voxels:
+            far[np.argsort(d2)[self.config.max_live_voxels:]] = True
+        if far.any():
+            self.archive = VoxelTable.concat([self.archive, live.take(far)])
+            self.live = live.take(~far)
+
+    # ------------------------------------------------------------------ queries
+    def carved(self, table: VoxelTable) -> np.ndarray:
+        """(M,) bool: voxels of ``table`` whose free-space evidence outweighs their hits."""
+        cfg = self.config
+        return (table.free_since_hit >= cfg.misses_to_free) | (
+            (table.free >= cfg.misses_to_free) & (table.free >= cfg.free_ratio * table.hits))
+
+    def _rows(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        keys = point_keys(np.asarray(points_world, dtype=np.float64).reshape(-1, 3), self.voxel_size)
+        return keys, lookup(self.live.keys, keys), lookup(self.archive.keys, keys), keys
+
+    def occupied_counts(self, points_world: np.ndarray) -> np.ndarray:
+        """(N,) int: scans that hit the voxel of each world point with static points; 0 for
+        voxels never hit or carved since (a parked car that left no longer counts)."""
+        _, li, ai, _ = self._rows(points_world)
+        out = np.zeros(len(li), dtype=np.int64)
+        for table, idx in ((self.live, li), (self.archive, ai)):
+            m = idx >= 0
+            rows = table.take(idx[m])
+            out[m] = np.where(self.carved(rows), 0, rows.hits)
+        return out
+
+    def free_counts(self, points_world: np.ndarray) -> np.ndarray:
+        """(N,) int: scans that saw through the voxel of each world point. For voxels in the
+        map this counts every scan since the history before its first hit; for empty space it
+        counts the recent scans kept in the history."""
+        pts = np.asarray(points_world, dtype=np.float64).reshape(-1, 3)
+        _, li, ai, _ = self._rows(pts)
+        out = np.zeros(len(pts), dtype=np.int64)
+        for table, idx in ((self.live, li), (self.archive, ai)):
+            m = idx >= 0
+            out[m] = table.free[idx[m]]
+        unknown = (li < 0) & (ai < 0)
+        if unknown.any():
+            out[unknown] = self._history_free(pts[unknown])
+        return out
+
+    def is_static(self, points_world: np.ndarray) -> np.ndarray:
+        """(N,) bool: world points inside a voxel the map keeps (hit and not carved)."""
+        return self.occupied_counts(points_world) > 0
+
+    def table(self) -> VoxelTable:
+        """Live and archived voxels together, sorted by key."""
+        return VoxelTable.concat([self.live, self.archive])
+
+    def points(self) -> np.ndarray:
+        """(M, 3) float64 centroids of every kept voxel (live and archive), world frame."""
+        full = self.table()
+        return full.centroids()[~self.carved(full)]
+
+    def __len__(self) -> int:
+        return len(self.live) + len(self.archive)
+
+
+def _add_sorted(out: np.ndarray, inverse: np.ndarray, values: np.ndarray) -> None:
+    """``np.add.at(out, inverse, values)`` for many rows, via sorting and reduceat."""
+    order = np.argsort(inverse, kind="stable")
+    inv = inverse[order]
+    starts = np.flatnonzero(np.r_[True, inv[1:] != inv[:-1]])
+    if len(inv):
+        out[inv[starts]] += np.add.reduceat(values[order], starts, axis=0)

@@ -1,0 +1,49 @@
+"""Integer voxel keys: three signed 21-bit voxel indices packed into one int64."""
+
+from __future__ import annotations
+
+import numpy as np
+
+_BITS = 21
+_OFFSET = 1 << (_BITS - 1)
+_MASK = (1 << _BITS) - 1
+
+
+def voxel_indices(points: np.ndarray, voxel_size: float) -> np.ndarray:
+    """(N, 3) int64 voxel indices of (N, 3) points (metres) on a grid of ``voxel_size`` metres."""
+    return np.floor(np.asarray(points, dtype=np.float64) / voxel_size).astype(np.int64)
+
+
+def pack(indices: np.ndarray) -> np.ndarray:
+    """Pack (N, 3) voxel indices (each within +-2^20) into (N,) int64 keys."""
+    idx = np.asarray(indices, dtype=np.int64) + _OFFSET
+    return (idx[:, 0] << (2 * _BITS)) | (idx[:, 1] << _BITS) | idx[:, 2]
+
+
+def unpack(keys: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`pack`: (N,) keys to (N, 3) int64 voxel indices."""
+    keys = np.asarray(keys, dtype=np.int64)
+    out = np.empty((len(keys), 3), dtype=np.int64)
+    out[:, 0] = (keys >> (2 * _BITS)) & _MASK
+    out[:, 1] = (keys >> _BITS) & _MASK
+    out[:, 2] = keys & _MASK
+    return out - _OFFSET
+
+
+def point_keys(points: np.ndarray, voxel_size: float) -> np.ndarray:
+    """(N,) int64 keys of the voxels holding (N, 3) points."""
+    return pack(voxel_indices(points, voxel_size))
+
+
+def voxel_centers(keys: np.ndarray, voxel_size: float) -> np.ndarray:
+    """(N, 3) float64 centres (metres) of the voxels with the given keys."""
+    return (unpack(keys).astype(np.float64) + 0.5) * voxel_size
+
+
+def lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Index of each of ``keys`` in the sorted array ``sorted_keys``, or -1 where absent."""
+    if len(sorted_keys) == 0:
+        return np.full(len(keys), -1, dtype=np.int64)
+    pos = np.searchsorted(sorted_keys, keys)
+    pos = np.minimum(pos, len(sorted_keys) - 1)
+    return np.where(sorted_keys[pos] == keys, pos, -1)

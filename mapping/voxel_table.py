@@ -1,0 +1,55 @@
+"""Column store of voxels sorted by key: hit, free-space and point statistics per voxel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+
+@dataclass
+class VoxelTable:
+    """Per-voxel evidence, one row per voxel, rows sorted by ``keys``.
+
+    ``hits``: scans that put a static point in the voxel (persistence); ``free``: scans that
+    saw through it; ``free_since_hit``: of those, the ones after its latest hit; ``npts`` and
+    ``sums`` (metres, world frame): points inserted, for the centroid.
+    """
+
+    keys: np.ndarray
+    hits: np.ndarray
+    free: np.ndarray
+    free_since_hit: np.ndarray
+    npts: np.ndarray
+    sums: np.ndarray
+
+    @classmethod
+    def empty(cls) -> VoxelTable:
+        return cls.allocate(0)
+
+    @classmethod
+    def allocate(cls, n: int) -> VoxelTable:
+        z = np.zeros(n, dtype=np.int32)
+        return cls(np.zeros(n, dtype=np.int64), z.copy(), z.copy(), z.copy(), z.copy(),
+                   np.zeros((n, 3), dtype=np.float64))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def take(self, index: np.ndarray) -> VoxelTable:
+        """Rows at ``index`` (bool mask or sorted indices keep the key order)."""
+        return VoxelTable(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    def centroids(self) -> np.ndarray:
+        """(M, 3) mean of the points inserted in each voxel, world frame, metres."""
+        return self.sums / np.maximum(self.npts, 1)[:, None]
+
+    @staticmethod
+    def concat(tables: list[VoxelTable]) -> VoxelTable:
+        """Rows of all tables (keys must be disjoint), sorted by key."""
+        tables = [t for t in tables if len(t)]
+        if not tables:
+            return VoxelTable.empty()
+        merged = VoxelTable(**{f.name: np.concatenate([getattr(t, f.name) for t in tables])
+                               for f in fields(VoxelTable)})
+        return merged.take(np.argsort(merged.keys, kind="stable"))
