@@ -9,7 +9,12 @@ from s2mat.datasets import open_dataset
 from s2mat.datasets.kitti import write_bin
 from s2mat.datasets.pcd import read_pcd, write_pcd
 from s2mat.datasets.ply import read_ply, write_ply
-from s2mat.datasets.poses import read_kitti_poses, read_tum_poses, write_kitti_poses, write_tum_poses
+from s2mat.datasets.poses import (
+    read_kitti_poses,
+    read_tum_poses,
+    write_kitti_poses,
+    write_tum_poses,
+)
 from s2mat.errors import CorruptFileError, DatasetError
 
 
