@@ -15,7 +15,9 @@ frame. Units are metres.
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 
@@ -207,6 +209,19 @@ class StaticMap:
 
     def __len__(self) -> int:
         return len(self.live) + len(self.archive)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the map as PLY + JSON sidecar (+ history), atomically; see :mod:`mapping.map_io`."""
+        from mapping.map_io import save_map
+
+        return save_map(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> StaticMap:
+        """Read a map written by :meth:`save`; integrating further scans continues it."""
+        from mapping.map_io import load_map
+
+        return load_map(path)
 
 
 def _add_sorted(out: np.ndarray, inverse: np.ndarray, values: np.ndarray) -> None:
