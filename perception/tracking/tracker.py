@@ -1,0 +1,261 @@
+"""The multi-object tracker: IMM prediction, gated optimal assignment, lifecycle, moving state.
+
+Per frame (``step``), in the caller's Cartesian frame with z up:
+
+1. predict every track to the frame time (IMM: constant velocity + coordinated turn);
+2. associate detections of at least the class's birth score with all tracks (gated cost of
+   Mahalanobis distance, 3D IoU and size, optimal assignment), then weaker detections with
+   the confirmed tracks still unmatched;
+3. update matched tracks (centre through the IMM, height, size and heading through small
+   scalar filters), age the others (tentative tracks die quickly, confirmed ones coast);
+4. start tentative tracks on unmatched detections scoring at least the birth score;
+5. update the moving / stationary flag with hysteresis.
+
+All numeric track state lives in arrays indexed by track, so the cost of a frame does not
+grow with Python-level loops over tracks except when building the returned ``Track`` views.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perception.config import TrackingConfig
+from perception.tracking.association import AssociationResult, assign, association_cost
+from perception.tracking.geometry import wrap_angle
+from perception.tracking.motion import IMMFilter, MotionNoise
+from perception.tracking.motion_state import MotionStateBuffer
+from perception.types import Box3D, Detection, ObjectClass, Track, TrackState
+
+CLASSES = (ObjectClass.CAR, ObjectClass.PEDESTRIAN, ObjectClass.CYCLIST, ObjectClass.OTHER)
+_CLASS_INDEX = {c: i for i, c in enumerate(CLASSES)}
+_STATES = (TrackState.TENTATIVE, TrackState.CONFIRMED, TrackState.COASTING)
+TENTATIVE, CONFIRMED, COASTING = 0, 1, 2
+
+# Scalar filters for the box parts the IMM does not carry (per frame, in their units).
+_Z_MEAS_VAR, _Z_PROC_VAR = 0.15**2, 0.1**2  # m^2
+_YAW_MEAS_VAR, _YAW_PROC_VAR = 0.2**2, 0.1**2  # rad^2
+_SIZE_PROC_VAR = 0.01**2  # (log size)^2
+
+
+class MultiObjectTracker:
+    """Tracks objects from per-frame 3D detections.
+
+    ``step(detections, timestamp)`` returns the live tracks (tentative, confirmed and
+    coasting) after this frame; consumers usually keep ``state == CONFIRMED`` or those with
+    ``hits`` enough. Boxes, velocities and covariances are in the detections' frame (z up).
+    """
+
+    def __init__(self, config: TrackingConfig | None = None) -> None:
+        self.config = config or TrackingConfig()
+        cfg = self.config
+        params = [cfg.for_class(c.value) for c in CLASSES]
+        table = {name: np.array([getattr(p, name) for p in params], dtype=np.float64) for name in type(params[0]).model_fields}
+        self._table = table
+        stay = cfg.model_stay
+        self.imm = IMMFilter(np.array([[stay, 1.0 - stay], [1.0 - stay, stay]]))
+        self.motion = MotionStateBuffer()
+        self._next_id = 1
+        self._time: float | None = None
+        self.ids = np.zeros(0, np.int64)
+        self.cls = np.zeros(0, np.int64)
+        self.state = np.zeros(0, np.int64)
+        self.hits = np.zeros(0, np.int64)
+        self.misses = np.zeros(0, np.int64)
+        self.age = np.zeros(0, np.int64)
+        self.score = np.zeros(0)
+        self.z = np.zeros((0, 2))  # [z, var]
+        self.yaw = np.zeros((0, 2))  # [yaw, var]
+        self.log_size = np.zeros((0, 3))
+        self.log_size_var = np.zeros((0, 3))
+        self.points: list[np.ndarray | None] = []
+        self.det_index = np.zeros(0, np.int64)  # detection that updated each track this frame, or -1
+
+    # ------------------------------------------------------------------ helpers
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _param(self, name: str) -> np.ndarray:
+        return self._table[name][self.cls]
+
+    def _noise(self) -> MotionNoise:
+        return MotionNoise(
+            accel_std=self._param("accel_std"),
+            turn_accel_std=self._param("turn_accel_std"),
+            turn_rate_std=self._param("turn_rate_std"),
+            pos_std=self._param("pos_std"),
+        )
+
+    def predicted_boxes(self) -> np.ndarray:
+        """Current box estimates (N, 7) ``[x, y, z, l, w, h, yaw]`` of all live tracks."""
+        xc, _ = self.imm.combined()
+        out = np.empty((len(self), 7))
+        out[:, :2] = xc[:, :2]
+        out[:, 2] = self.z[:, 0]
+        out[:, 3:6] = np.exp(self.log_size)
+        out[:, 6] = self.yaw[:, 0]
+        return out
+
+    # ------------------------------------------------------------------ the frame
+    def step(self, detections: list[Detection], timestamp: float) -> list[Track]:
+        """Advance to ``timestamp`` (seconds) with this frame's detections; return live tracks."""
+        cfg = self.config
+        dt = 0.0 if self._time is None else max(float(timestamp) - self._time, 0.0)
+        self._time = float(timestamp)
+        det_boxes = np.array([[*d.box.center, *d.box.size, d.box.yaw] for d in detections], dtype=np.float64).reshape(-1, 7)
+        det_boxes[:, 3:6] = np.maximum(det_boxes[:, 3:6], 1e-3)
+        det_cls = np.array([_CLASS_INDEX[ObjectClass(d.object_class)] for d in detections], dtype=np.int64)
+        det_score = np.array([d.score for d in detections], dtype=np.float64)
+
+        # 1. Predict.
+        if len(self):
+            self.imm.predict(dt, self._noise())
+            self.z[:, 1] += _Z_PROC_VAR
+            self.yaw[:, 1] += _YAW_PROC_VAR
+            self.log_size_var += _SIZE_PROC_VAR
+            self.age += 1
+
+        # 2. Associate: strong detections with every track, then weak ones with confirmed tracks.
+        strong = det_score >= self._table["birth_score"][det_cls] if len(det_cls) else np.zeros(0, bool)
+        matches = self._associate(det_boxes, det_cls, strong)
+
+        # 3. Update matched tracks, age the rest.
+        t_idx, d_idx = matches[:, 0], matches[:, 1]
+        self._update(t_idx, det_boxes[d_idx], det_score[d_idx])
+        matched = np.zeros(len(self), bool)
+        matched[t_idx] = True
+        self.misses[~matched] += 1
+        self.state[~matched & (self.state == CONFIRMED)] = COASTING
+        alive = np.where(
+            self.state == TENTATIVE,
+            self.misses <= 1,
+            self.misses <= self._param("max_coast_frames"),
+        )
+        self.det_index = np.full(len(self), -1, np.int64)
+        self.det_index[t_idx] = d_idx
+        points = [detections[d].point_indices for d in d_idx]
+        self.points = [None] * len(self)
+        for t, p in zip(t_idx, points, strict=True):
+            self.points[t] = p
+        self._keep(alive)
+
+        # 4. Births from unmatched strong detections.
+        used = np.zeros(len(det_boxes), bool)
+        used[d_idx] = True
+        born = np.nonzero(~used & strong)[0]
+        self._birth(det_boxes[born], det_cls[born], det_score[born], [detections[i].point_indices for i in born], born)
+
+        # 5. Moving / stationary with hysteresis.
+        xc, Pc = self.imm.combined()
+        speed = np.hypot(xc[:, 2], xc[:, 3])
+        moving = self.motion.update(
+            self._time, xc[:, :2], speed, cfg.motion_window, cfg.moving_speed,
+            cfg.stationary_speed, cfg.moving_displacement, cfg.stationary_displacement,
+        )
+        return self._tracks(xc, Pc, moving)
+
+    def _associate(self, det_boxes: np.ndarray, det_cls: np.ndarray, strong: np.ndarray) -> np.ndarray:
+        if len(self) == 0 or len(det_boxes) == 0:
+            return np.zeros((0, 2), np.int64)
+        cfg = self.config
+        centers, S = self.imm.innovation(self._param("pos_std"))
+        boxes = self.predicted_boxes()
+        cost = association_cost(
+            boxes, centers, S, self.cls, det_boxes, det_cls,
+            self._param("gate_chi2"), self._param("max_distance"), self._param("size_std"),
+            cfg.weight_iou, cfg.weight_size,
+        )
+        first = assign(cost[:, strong])
+        strong_idx = np.nonzero(strong)[0]
+        pairs = [np.stack([first.matches[:, 0], strong_idx[first.matches[:, 1]]], axis=1)]
+        weak_idx = np.nonzero(~strong)[0]
+        if len(weak_idx):
+            rest = first.unmatched_tracks[self.state[first.unmatched_tracks] != TENTATIVE]
+            second: AssociationResult = assign(cost[np.ix_(rest, weak_idx)])
+            pairs.append(np.stack([rest[second.matches[:, 0]], weak_idx[second.matches[:, 1]]], axis=1))
+        return np.concatenate(pairs).astype(np.int64)
+
+    def _update(self, t_idx: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> None:
+        if len(t_idx) == 0:
+            return
+        self.imm.update(t_idx, boxes[:, :2], self._param("pos_std")[t_idx])
+        # Height of the centre.
+        z, zv = self.z[t_idx, 0], self.z[t_idx, 1]
+        k = zv / (zv + _Z_MEAS_VAR)
+        self.z[t_idx] = np.stack([z + k * (boxes[:, 2] - z), (1 - k) * zv], axis=1)
+        # Heading, folded so a detector's 180-degree flip does not spin the box.
+        yaw, yv = self.yaw[t_idx, 0], self.yaw[t_idx, 1]
+        innov = wrap_angle(boxes[:, 6] - yaw)
+        innov = np.where(innov > np.pi / 2, innov - np.pi, np.where(innov < -np.pi / 2, innov + np.pi, innov))
+        k = yv / (yv + _YAW_MEAS_VAR)
+        self.yaw[t_idx] = np.stack([wrap_angle(yaw + k * innov), (1 - k) * yv], axis=1)
+        # Size on a log scale (relative noise).
+        meas_var = (self._param("size_std")[t_idx] ** 2)[:, None]
+        sv = self.log_size_var[t_idx]
+        k = sv / (sv + meas_var)
+        self.log_size[t_idx] += k * (np.log(boxes[:, 3:6]) - self.log_size[t_idx])
+        self.log_size_var[t_idx] = (1 - k) * sv
+        # Lifecycle.
+        self.hits[t_idx] += 1
+        self.misses[t_idx] = 0
+        self.score[t_idx] = scores
+        st = self.state[t_idx]
+        promote = (st == COASTING) | ((st == TENTATIVE) & (self.hits[t_idx] >= self._param("min_hits")[t_idx]))
+        self.state[t_idx] = np.where(promote, CONFIRMED, st)
+
+    def _birth(self, boxes: np.ndarray, cls: np.ndarray, scores: np.ndarray, points: list, born: np.ndarray) -> None:
+        m = len(boxes)
+        if m == 0:
+            return
+        pos_std = self._table["pos_std"][cls]
+        self.imm.add(boxes[:, :2], pos_std, self._table["init_speed_std"][cls], np.array([0.5, 0.5]))
+        self.motion.add(m)
+        self.ids = np.concatenate([self.ids, np.arange(self._next_id, self._next_id + m)])
+        self._next_id += m
+        self.cls = np.concatenate([self.cls, cls])
+        min_hits = self._table["min_hits"][cls]
+        self.state = np.concatenate([self.state, np.where(min_hits <= 1, CONFIRMED, TENTATIVE)])
+        self.hits = np.concatenate([self.hits, np.ones(m, np.int64)])
+        self.misses = np.concatenate([self.misses, np.zeros(m, np.int64)])
+        self.age = np.concatenate([self.age, np.zeros(m, np.int64)])
+        self.score = np.concatenate([self.score, scores])
+        self.z = np.concatenate([self.z, np.stack([boxes[:, 2], np.full(m, _Z_MEAS_VAR)], axis=1)])
+        self.yaw = np.concatenate([self.yaw, np.stack([boxes[:, 6], np.full(m, _YAW_MEAS_VAR)], axis=1)])
+        self.log_size = np.concatenate([self.log_size, np.log(boxes[:, 3:6])])
+        self.log_size_var = np.concatenate([self.log_size_var, np.repeat((self._table["size_std"][cls] ** 2)[:, None], 3, axis=1)])
+        self.points.extend(points)
+        self.det_index = np.concatenate([self.det_index, born])
+
+    def _keep(self, mask: np.ndarray) -> None:
+        if mask.all():
+            return
+        self.imm.keep(mask)
+        self.motion.keep(mask)
+        for name in ("det_index", "ids", "cls", "state", "hits", "misses", "age", "score", "z", "yaw", "log_size", "log_size_var"):
+            setattr(self, name, getattr(self, name)[mask])
+        self.points = [p for p, k in zip(self.points, mask, strict=True) if k]
+
+    def _tracks(self, xc: np.ndarray, Pc: np.ndarray, moving: np.ndarray) -> list[Track]:
+        boxes = self.predicted_boxes()
+        out = []
+        for i in range(len(self)):
+            out.append(
+                Track(
+                    track_id=int(self.ids[i]),
+                    object_class=CLASSES[self.cls[i]],
+                    box=Box3D(boxes[i, :3], boxes[i, 3:6], boxes[i, 6]),
+                    velocity=np.array([xc[i, 2], xc[i, 3], 0.0]),
+                    moving=bool(moving[i]),
+                    state=_STATES[self.state[i]],
+                    covariance=Pc[i, :2, :2],
+                    score=float(self.score[i]),
+                    age=int(self.age[i]),
+                    hits=int(self.hits[i]),
+                    point_indices=self.points[i],
+                )
+            )
+        return out
+
+    def detection_index(self) -> np.ndarray:
+        """Per live track (order of the last ``step``'s result), the index of the detection
+        that updated or started it in that step, or -1."""
+        return self.det_index
