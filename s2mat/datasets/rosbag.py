@@ -36,7 +36,7 @@ def is_bag(path: Path) -> bool:
     )
 
 
-def _open_reader(path: Path) -> Any:
+def open_reader(path: Path) -> Any:
     from rosbags.highlevel import AnyReader
 
     reader = AnyReader([path], default_typestore=typestore())
@@ -71,7 +71,7 @@ class RosbagDataset(IndexedDataset):
 
     def __init__(self, path: str | os.PathLike[str], topic: str | None = None) -> None:
         super().__init__(Path(path))
-        reader = _open_reader(self.path)
+        reader = open_reader(self.path)
         try:
             clouds = {c.topic: c for c in reader.connections if c.msgtype == POINTCLOUD2}
             if not clouds:
@@ -105,7 +105,7 @@ class RosbagDataset(IndexedDataset):
         return self._count
 
     def _stream(self) -> Iterator[Frame]:
-        reader = _open_reader(self.path)
+        reader = open_reader(self.path)
         try:
             wanted = {self.topic} | ({self._gt_topic} if self._gt_topic else set()) | set(self._camera_topics or ())
             conns = [c for c in reader.connections if c.topic in wanted]
