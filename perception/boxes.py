@@ -1,0 +1,120 @@
+"""Oriented boxes of point clusters and a class guess from their shape.
+
+The heading of every cluster is searched over ``steps`` angles in [0, 90) degrees at once
+(one array of angles by points): either the L-shape closeness criterion, which rewards
+points lying near two perpendicular edges (what a LiDAR sees of a car), or the minimum
+area of the enclosing rectangle. The extents then come from all points of the cluster in
+the chosen heading. Boxes are upright; yaw is about +z, in the frame of the input points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from perception.types import ObjectClass
+
+CLOSENESS_FLOOR = 0.05  # metres; distances below this all count the same (noise scale)
+
+
+@dataclass(frozen=True)
+class BoxArrays:
+    """Boxes of ``K`` clusters as arrays (same frame as the points that made them)."""
+
+    center: np.ndarray  # (K, 3) centre of the box volume
+    size: np.ndarray  # (K, 3) length >= width, height
+    yaw: np.ndarray  # (K,) heading of the length axis, radians in [0, pi)
+
+
+def _group_reduce(values: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-group min and max along the last axis of ``values`` for contiguous groups."""
+    lo = np.minimum.reduceat(values, starts, axis=-1)
+    hi = np.maximum.reduceat(values, starts, axis=-1)
+    return lo, hi
+
+
+def fit_headings(xy: np.ndarray, labels: np.ndarray, count: int, steps: int = 30,
+                 criterion: str = "closeness") -> np.ndarray:
+    """Heading (radians in [0, pi/2)) of each of ``count`` clusters from its (M, 2) points.
+
+    ``labels`` (M,) gives each point's cluster in 0..count-1; every cluster needs a point.
+    """
+    if count == 0:
+        return np.zeros(0)
+    order = np.argsort(labels, kind="stable")
+    xy = np.asarray(xy, dtype=np.float64)[order]
+    lab = labels[order]
+    starts = np.flatnonzero(np.diff(lab, prepend=-1))
+    if len(starts) != count:
+        raise ValueError("every cluster needs at least one point to fit its heading")
+    run = np.diff(np.append(starts, len(lab)))
+    # Centre each cluster first so that the projections stay small.
+    centre = np.add.reduceat(xy, starts, axis=0) / run[:, None]
+    xy = xy - np.repeat(centre, run, axis=0)
+    theta = np.arange(steps) * (0.5 * np.pi / steps)
+    c, s = np.cos(theta)[:, None], np.sin(theta)[:, None]
+    e1 = c * xy[:, 0] + s * xy[:, 1]  # (steps, M)
+    e2 = -s * xy[:, 0] + c * xy[:, 1]
+    lo1, hi1 = _group_reduce(e1, starts)
+    lo2, hi2 = _group_reduce(e2, starts)
+    if criterion == "area":
+        cost = (hi1 - lo1) * (hi2 - lo2)  # (steps, K)
+    elif criterion == "closeness":
+        d1 = np.minimum(np.repeat(hi1, run, axis=1) - e1, e1 - np.repeat(lo1, run, axis=1))
+        d2 = np.minimum(np.repeat(hi2, run, axis=1) - e2, e2 - np.repeat(lo2, run, axis=1))
+        d = np.maximum(np.minimum(d1, d2), CLOSENESS_FLOOR)
+        cost = -np.add.reduceat(1.0 / d, starts, axis=1)
+    else:
+        raise ValueError(f"unknown box criterion {criterion!r}; use 'closeness' or 'area'")
+    return theta[np.argmin(cost, axis=0)]
+
+
+def fit_boxes(points: np.ndarray, members: np.ndarray, starts: np.ndarray, headings: np.ndarray) -> BoxArrays:
+    """Boxes around clusters given their headings.
+
+    ``points`` (N, 3) is the scan, ``members`` the point indices grouped by cluster starting
+    at ``starts``, ``headings`` one angle per cluster. The length axis is the longer side.
+    """
+    count = len(starts)
+    if count == 0:
+        return BoxArrays(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0))
+    pts = np.asarray(points)
+    px, py, pz = (np.take(pts[:, i], members) for i in range(3))
+    run = np.diff(np.append(starts, len(members)))
+    c, s = np.cos(headings), np.sin(headings)
+    cr, sr = np.repeat(c.astype(np.float32), run), np.repeat(s.astype(np.float32), run)
+    e1 = cr * px + sr * py
+    e2 = cr * py - sr * px
+    lo1, hi1 = _group_reduce(e1, starts)
+    lo2, hi2 = _group_reduce(e2, starts)
+    zlo, zhi = _group_reduce(pz, starts)
+    lo1, hi1, lo2, hi2, zlo, zhi = (v.astype(np.float64) for v in (lo1, hi1, lo2, hi2, zlo, zhi))
+    m1, m2 = 0.5 * (lo1 + hi1), 0.5 * (lo2 + hi2)
+    center = np.stack([c * m1 - s * m2, s * m1 + c * m2, 0.5 * (zlo + zhi)], axis=1)
+    l1, l2 = hi1 - lo1, hi2 - lo2
+    swap = l2 > l1
+    yaw = np.where(swap, headings + 0.5 * np.pi, headings) % np.pi
+    size = np.stack([np.maximum(l1, l2), np.minimum(l1, l2), zhi - zlo], axis=1)
+    return BoxArrays(center=center, size=size, yaw=yaw)
+
+
+def guess_classes(size: np.ndarray) -> list[ObjectClass]:
+    """Coarse class from (K, 3) box sizes (length >= width, height), metres.
+
+    Cars: 2.5-6.5 m long, 1.2-2.6 m wide, 1.0-2.3 m tall; or one visible side of that
+    length (width under 1.2 m). Pedestrians: footprint within 1.1 x 1.1 m, 1.0-2.1 m tall.
+    Cyclists: 1.2-2.4 m long, under 1.1 m wide, 1.0-2.1 m tall. Anything else: other.
+    """
+    size = np.asarray(size, dtype=np.float64).reshape(-1, 3)
+    length, width, height = size[:, 0], size[:, 1], size[:, 2]
+    car = (length >= 2.5) & (length <= 6.5) & (width <= 2.6) & (height >= 1.0) & (height <= 2.3)
+    car &= (width >= 1.2) | (length >= 3.0)
+    ped = (length <= 1.1) & (width <= 1.1) & (height >= 1.0) & (height <= 2.1)
+    cyc = (length > 1.1) & (length <= 2.4) & (width <= 1.1) & (height >= 1.0) & (height <= 2.1)
+    out = np.full(len(size), 3)
+    out[cyc] = 2
+    out[ped] = 1
+    out[car] = 0
+    names = [ObjectClass.CAR, ObjectClass.PEDESTRIAN, ObjectClass.CYCLIST, ObjectClass.OTHER]
+    return [names[i] for i in out]

@@ -1,0 +1,180 @@
+"""Clustering of non-ground points by 3D voxel connectivity, optionally guided by predicted boxes.
+
+Points are binned into cubic voxels on a dense grid around the sensor; occupied voxels that
+touch (26-neighbourhood) form one cluster, found as connected components of a sparse graph.
+Predicted object boxes (from the tracker) can then re-draw the cluster borders: a cluster
+mostly inside one predicted box joins it whole (so a car seen in two pieces stays one), and
+the parts of a cluster inside two different boxes are split between them (so two walkers
+side by side stay two). Everything is in the sensor frame, metres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from perception.config import ClusteringConfig
+from perception.types import Box3D
+
+# Half of the 26-neighbourhood: the other half is the same edges seen from the far voxel.
+_HALF_NEIGHBOURS = np.array([(dx, dy, dz) for dx in (-1, 0, 1) for dy in (-1, 0, 1) for dz in (-1, 0, 1)
+                             if (dx, dy, dz) > (0, 0, 0)])
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """Clusters of one scan.
+
+    ``labels`` gives every input point its cluster (0..count-1) or -1 (ground, out of the
+    clustered volume, or in a cluster smaller than ``min_points``). The voxel arrays hold one
+    row per occupied connectivity voxel of a kept cluster: point centroid (sensor frame) and
+    cluster; they are a light stand-in for the points when testing against maps or fitting.
+    """
+
+    labels: np.ndarray  # (N,) int32
+    count: int
+    point_counts: np.ndarray  # (count,) points per cluster
+    voxel_centroids: np.ndarray  # (V, 3) float64
+    voxel_labels: np.ndarray  # (V,) int32
+    voxel_counts: np.ndarray  # (V,) points per voxel
+    members: np.ndarray  # (M,) indices of the clustered points, grouped by cluster
+    starts: np.ndarray  # (count,) first row of each cluster in ``members``
+
+    def indices(self) -> list[np.ndarray]:
+        """Point indices of every cluster, in cluster order."""
+        return np.split(self.members, self.starts[1:]) if self.count else []
+
+
+def _grid_shape(config: ClusteringConfig) -> tuple[int, int, int]:
+    n_xy = int(np.ceil(2 * config.max_range / config.voxel_size)) + 3
+    n_z = int(np.ceil((config.max_z - config.min_z) / config.voxel_size)) + 3
+    return n_xy, n_xy, n_z
+
+
+def cluster_points(points: np.ndarray, ground_mask: np.ndarray | None, config: ClusteringConfig | None = None,
+                   hints: list[Box3D] | None = None) -> Clusters:
+    """Cluster the non-ground points of an (N, 3) sensor-frame scan.
+
+    ``hints`` are predicted object boxes in the sensor frame; see the module docstring.
+    """
+    config = config or ClusteringConfig()
+    pts = np.asarray(points)
+    if pts.ndim != 2 or pts.shape[1] != 3:
+        raise ValueError(f"points must have shape (N, 3), got {pts.shape}")
+    n = len(pts)
+    vs = config.voxel_size
+    x = np.ascontiguousarray(pts[:, 0], dtype=np.float32)
+    y = np.ascontiguousarray(pts[:, 1], dtype=np.float32)
+    z = np.ascontiguousarray(pts[:, 2], dtype=np.float32)
+    reach = np.float32(config.max_range - vs)  # keep one padding voxel on every side of the grid
+    cand = np.abs(x) < reach
+    cand &= np.abs(y) < reach
+    cand &= z >= np.float32(config.min_z)
+    cand &= z < np.float32(config.max_z)
+    if ground_mask is not None:
+        cand &= ~np.asarray(ground_mask, dtype=bool)
+    idx = np.flatnonzero(cand)
+    px, py, pz = x[idx], y[idx], z[idx]
+
+    nx, ny, nz = _grid_shape(config)
+    inv = np.float32(1.0 / vs)
+    ix = ((px + np.float32(config.max_range)) * inv).astype(np.int32)
+    iy = ((py + np.float32(config.max_range)) * inv).astype(np.int32)
+    iz = ((pz - np.float32(config.min_z)) * inv).astype(np.int32) + 1
+    flat = (ix * ny + iy) * nz + iz
+    occupied = np.zeros(nx * ny * nz, dtype=bool)
+    occupied[flat] = True
+    vox = np.flatnonzero(occupied).astype(np.int32)
+    n_vox = len(vox)
+    lookup = np.empty(nx * ny * nz, dtype=np.int32)  # only read where occupied
+    lookup[vox] = np.arange(n_vox, dtype=np.int32)
+    point_vox = lookup[flat]
+
+    # Connected components of the voxel adjacency graph.
+    src, dst = [], []
+    steps = (_HALF_NEIGHBOURS * np.array([ny * nz, nz, 1])).sum(axis=1)
+    for step in steps:
+        nb = vox + step
+        hit = np.flatnonzero(occupied[nb])
+        src.append(hit)
+        dst.append(lookup[nb[hit]])
+    src_a = np.concatenate(src) if src else np.zeros(0, np.int32)
+    dst_a = np.concatenate(dst) if dst else np.zeros(0, np.int32)
+    graph = coo_matrix((np.ones(len(src_a), dtype=np.int8), (src_a, dst_a)), shape=(n_vox, n_vox))
+    _, vlabel = connected_components(graph, directed=False)
+    vlabel = vlabel.astype(np.int32)
+
+    counts_v = np.bincount(point_vox, minlength=n_vox)
+    inv_count = 1.0 / np.maximum(counts_v, 1)
+    centroids = np.stack([np.bincount(point_vox, v, n_vox) * inv_count for v in (px, py, pz)], axis=1)
+
+    if hints:
+        vlabel = _apply_hints(centroids, vlabel, counts_v, hints, config)
+
+    # Keep clusters with enough points; number them compactly.
+    n_raw = int(vlabel.max()) + 1 if n_vox else 0
+    pcount = np.bincount(vlabel, counts_v, n_raw).astype(np.int64)
+    keep = pcount >= config.min_points
+    compact = np.full(n_raw, -1, dtype=np.int32)
+    compact[keep] = np.arange(int(keep.sum()), dtype=np.int32)
+    vlab = compact[vlabel]
+    count = int(keep.sum())
+    plab = vlab[point_vox]
+    labels = np.full(n, -1, dtype=np.int32)
+    labels[idx] = plab
+    kept = np.flatnonzero(plab >= 0)
+    order = np.argsort(plab[kept].astype(np.int16) if count < 32767 else plab[kept], kind="stable")
+    members = idx[kept[order]]
+    point_counts = pcount[keep]
+    starts = np.concatenate([[0], np.cumsum(point_counts)[:-1]]).astype(np.int64)
+    kv = vlab >= 0
+    return Clusters(labels=labels, count=count, point_counts=point_counts,
+                    voxel_centroids=centroids[kv], voxel_labels=vlab[kv], voxel_counts=counts_v[kv],
+                    members=members, starts=starts)
+
+
+def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, hints: list[Box3D],
+                 config: ClusteringConfig) -> np.ndarray:
+    """Re-draw cluster borders with predicted boxes (voxel level, see module docstring).
+
+    Hint ``j`` becomes cluster ``n_raw + j``.
+    """
+    n_raw = int(vlabel.max()) + 1
+    n_hint = len(hints)
+    # Voxel -> the hint box containing it whose centre is nearest (or -1).
+    owner = np.full(len(centroids), -1, dtype=np.int64)
+    best = np.full(len(centroids), np.inf)
+    for j, box in enumerate(hints):
+        inside = np.flatnonzero(box.contains(centroids, margin=config.hint_margin))
+        d = np.sum((centroids[inside, :2] - box.center[:2]) ** 2, axis=1)
+        closer = d < best[inside]
+        owner[inside[closer]] = j
+        best[inside[closer]] = d[closer]
+    claimed = owner >= 0
+    if not claimed.any():
+        return vlabel
+    # Points of each raw cluster inside each hint, and in total.
+    table = np.zeros((n_raw, n_hint))
+    np.add.at(table, (vlabel[claimed], owner[claimed]), counts[claimed])
+    total = np.bincount(vlabel, counts, n_raw)
+    inside_share = table.sum(axis=1) / np.maximum(total, 1)
+    # Clusters mostly inside hints follow them whole: each free voxel joins the nearest
+    # hint among those the cluster touches; clusters mostly outside give up only the
+    # voxels inside a hint (a walker next to a wall).
+    out = vlabel.copy()
+    out[claimed] = n_raw + owner[claimed]
+    whole = inside_share >= config.hint_majority
+    free = ~claimed & whole[vlabel]
+    if free.any():
+        fidx = np.flatnonzero(free)
+        touches = table[vlabel[fidx]] > 0  # (F, n_hint)
+        centres = np.array([b.center[:2] for b in hints])
+        d = np.sum((centroids[fidx, None, :2] - centres[None]) ** 2, axis=2)
+        d[~touches] = np.inf
+        out[fidx] = n_raw + np.argmin(d, axis=1)
+    # Compact numbering so that empty labels cost nothing downstream.
+    _, out = np.unique(out, return_inverse=True)
+    return out.astype(np.int32)
