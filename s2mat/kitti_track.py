@@ -67,10 +67,23 @@ def run_sequence(
     return SequenceRun(_to_kitti(rows, dets, calib), n_frames, spent)
 
 
-def select_measured(tracker, tracks: list[Track]) -> list[tuple[Track, int]]:
-    """Tracks updated by a detection this frame and past the tentative stage."""
+TENTATIVE_PENALTY = 10.0
+
+
+def select_measured(tracker, tracks: list[Track], coast_frames: int = 2) -> list[tuple[Track, int]]:
+    """Tracks measured this frame and confirmed tracks bridging a gap of at most
+    ``coast_frames`` frames (predicted box). Tentative tracks are written too, with their
+    score lowered by :data:`TENTATIVE_PENALTY` so the protocol's score sweep ranks an
+    unconfirmed object below every confirmed one."""
     det = tracker.detection_index()
-    return [(t, int(d)) for t, d in zip(tracks, det, strict=True) if d >= 0 and t.state != TrackState.TENTATIVE]
+    misses = tracker.misses
+    out = []
+    for t, d, m in zip(tracks, det, misses, strict=True):
+        if d >= 0 or (t.state == TrackState.COASTING and m <= coast_frames):
+            if t.state == TrackState.TENTATIVE:
+                t.score -= TENTATIVE_PENALTY
+            out.append((t, int(d)))
+    return out
 
 
 def _to_kitti(rows: list[tuple[int, Track, int]], dets: KittiObjects, calib: KittiCalib | None) -> KittiObjects:
