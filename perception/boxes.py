@@ -34,28 +34,29 @@ def _group_reduce(values: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, n
     return lo, hi
 
 
-def fit_headings(xy: np.ndarray, labels: np.ndarray, count: int, steps: int = 30,
+def fit_headings(xy: np.ndarray, starts: np.ndarray, steps: int = 18,
                  criterion: str = "closeness") -> np.ndarray:
-    """Heading (radians in [0, pi/2)) of each of ``count`` clusters from its (M, 2) points.
+    """Heading (radians in [0, pi/2)) of each cluster from its (M, 2) points.
 
-    ``labels`` (M,) gives each point's cluster in 0..count-1; every cluster needs a point.
+    The points are grouped by cluster, cluster ``i`` starting at row ``starts[i]``; every
+    cluster needs a point. The best of ``steps`` headings is refined by a parabola through
+    the costs of it and its two neighbours.
     """
+    count = len(starts)
     if count == 0:
         return np.zeros(0)
-    order = np.argsort(labels, kind="stable")
-    xy = np.asarray(xy, dtype=np.float64)[order]
-    lab = labels[order]
-    starts = np.flatnonzero(np.diff(lab, prepend=-1))
-    if len(starts) != count:
+    xy = np.asarray(xy, dtype=np.float32)
+    run = np.diff(np.append(starts, len(xy)))
+    if np.any(run <= 0):
         raise ValueError("every cluster needs at least one point to fit its heading")
-    run = np.diff(np.append(starts, len(lab)))
     # Centre each cluster first so that the projections stay small.
-    centre = np.add.reduceat(xy, starts, axis=0) / run[:, None]
+    centre = np.add.reduceat(xy, starts, axis=0) / run[:, None].astype(np.float32)
     xy = xy - np.repeat(centre, run, axis=0)
-    theta = np.arange(steps) * (0.5 * np.pi / steps)
-    c, s = np.cos(theta)[:, None], np.sin(theta)[:, None]
+    step = 0.5 * np.pi / steps
+    theta = np.arange(steps) * step
+    c, s = np.cos(theta).astype(np.float32)[:, None], np.sin(theta).astype(np.float32)[:, None]
     e1 = c * xy[:, 0] + s * xy[:, 1]  # (steps, M)
-    e2 = -s * xy[:, 0] + c * xy[:, 1]
+    e2 = c * xy[:, 1] - s * xy[:, 0]
     lo1, hi1 = _group_reduce(e1, starts)
     lo2, hi2 = _group_reduce(e2, starts)
     if criterion == "area":
@@ -63,11 +64,20 @@ def fit_headings(xy: np.ndarray, labels: np.ndarray, count: int, steps: int = 30
     elif criterion == "closeness":
         d1 = np.minimum(np.repeat(hi1, run, axis=1) - e1, e1 - np.repeat(lo1, run, axis=1))
         d2 = np.minimum(np.repeat(hi2, run, axis=1) - e2, e2 - np.repeat(lo2, run, axis=1))
-        d = np.maximum(np.minimum(d1, d2), CLOSENESS_FLOOR)
+        d = np.maximum(np.minimum(d1, d2), np.float32(CLOSENESS_FLOOR))
         cost = -np.add.reduceat(1.0 / d, starts, axis=1)
     else:
         raise ValueError(f"unknown box criterion {criterion!r}; use 'closeness' or 'area'")
-    return theta[np.argmin(cost, axis=0)]
+    cost = cost.astype(np.float64)
+    best = np.argmin(cost, axis=0)
+    cols = np.arange(count)
+    left = cost[(best - 1) % steps, cols]  # headings wrap around every 90 degrees
+    mid = cost[best, cols]
+    right = cost[(best + 1) % steps, cols]
+    curve = left - 2 * mid + right
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shift = np.where(curve > 0, 0.5 * (left - right) / curve, 0.0)
+    return (theta[best] + np.clip(shift, -0.5, 0.5) * step) % (0.5 * np.pi)
 
 
 def fit_boxes(points: np.ndarray, members: np.ndarray, starts: np.ndarray, headings: np.ndarray) -> BoxArrays:

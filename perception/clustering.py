@@ -31,7 +31,8 @@ class Clusters:
     ``labels`` gives every input point its cluster (0..count-1) or -1 (ground, out of the
     clustered volume, or in a cluster smaller than ``min_points``). The voxel arrays hold one
     row per occupied connectivity voxel of a kept cluster: point centroid (sensor frame) and
-    cluster; they are a light stand-in for the points when testing against maps or fitting.
+    cluster, grouped by cluster; they are a light stand-in for the points when testing against
+    maps or fitting.
     """
 
     labels: np.ndarray  # (N,) int32
@@ -40,12 +41,19 @@ class Clusters:
     voxel_centroids: np.ndarray  # (V, 3) float64
     voxel_labels: np.ndarray  # (V,) int32
     voxel_counts: np.ndarray  # (V,) points per voxel
+    voxel_starts: np.ndarray  # (count,) first voxel of each cluster (voxels are grouped by cluster)
     members: np.ndarray  # (M,) indices of the clustered points, grouped by cluster
     starts: np.ndarray  # (count,) first row of each cluster in ``members``
 
     def indices(self) -> list[np.ndarray]:
         """Point indices of every cluster, in cluster order."""
-        return np.split(self.members, self.starts[1:]) if self.count else []
+        ends = np.append(self.starts[1:], len(self.members))
+        return [self.members[a:b] for a, b in zip(self.starts.tolist(), ends.tolist(), strict=True)]
+
+    def cluster_indices(self, cluster: int) -> np.ndarray:
+        """Point indices of one cluster."""
+        end = self.starts[cluster + 1] if cluster + 1 < self.count else len(self.members)
+        return self.members[self.starts[cluster]:end]
 
 
 def _grid_shape(config: ClusteringConfig) -> tuple[int, int, int]:
@@ -130,10 +138,13 @@ def cluster_points(points: np.ndarray, ground_mask: np.ndarray | None, config: C
     members = idx[kept[order]]
     point_counts = pcount[keep]
     starts = np.concatenate([[0], np.cumsum(point_counts)[:-1]]).astype(np.int64)
-    kv = vlab >= 0
+    kv = np.flatnonzero(vlab >= 0)
+    kv = kv[np.argsort(vlab[kv].astype(np.int16) if count < 32767 else vlab[kv], kind="stable")]
+    voxel_labels = vlab[kv]
+    voxel_starts = np.concatenate([[0], np.cumsum(np.bincount(voxel_labels, minlength=count))[:-1]])
     return Clusters(labels=labels, count=count, point_counts=point_counts,
-                    voxel_centroids=centroids[kv], voxel_labels=vlab[kv], voxel_counts=counts_v[kv],
-                    members=members, starts=starts)
+                    voxel_centroids=centroids[kv], voxel_labels=voxel_labels, voxel_counts=counts_v[kv],
+                    voxel_starts=voxel_starts.astype(np.int64), members=members, starts=starts)
 
 
 def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, hints: list[Box3D],

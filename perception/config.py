@@ -41,7 +41,7 @@ class ClusteringConfig(_Section):
     max_z: float = Field(1.5, description="Highest sensor-frame height clustered (cuts overhanging canopy), metres.")
     hint_margin: float = Field(0.3, ge=0, description="Predicted boxes are grown by this much when they guide clustering, metres.")
     hint_majority: float = Field(0.5, gt=0, le=1, description="A cluster this much inside one predicted box joins it whole.")
-    yaw_steps: int = Field(30, ge=2, description="Headings tried by the rectangle fit over 90 degrees.")
+    yaw_steps: int = Field(18, ge=3, description="Headings tried by the rectangle fit over 90 degrees (then refined).")
     box_criterion: str = Field("closeness", pattern="^(closeness|area)$", description="Rectangle fit: L-shape closeness or minimum area.")
 
 

@@ -101,20 +101,20 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     clusters = cluster_points(pts, mask, clustering, hints=hints)
     k = clusters.count
     # Clusters far too long or tall for a road user are structure; skip their heading fit.
-    vl, vc = clusters.voxel_labels, clusters.voxel_centroids
-    lo = np.full((k, 3), np.inf)
-    hi = np.full((k, 3), -np.inf)
-    np.minimum.at(lo, vl, vc)
-    np.maximum.at(hi, vl, vc)
-    extent = hi - lo
+    vl, vc, vs = clusters.voxel_labels, clusters.voxel_centroids, clusters.voxel_starts
+    if k:
+        extent = np.maximum.reduceat(vc, vs, axis=0) - np.minimum.reduceat(vc, vs, axis=0)
+    else:
+        extent = np.zeros((0, 3))
     oversized = (np.max(extent[:, :2], axis=1) > clustering.max_extent + clustering.voxel_size) | (
         extent[:, 2] > config.max_height)
     eligible = ~oversized
     headings = np.zeros(k)
-    remap = np.cumsum(eligible) - 1
     fit_vox = eligible[vl]
-    headings[eligible] = fit_headings(vc[fit_vox, :2], remap[vl[fit_vox]], int(eligible.sum()),
-                                      clustering.yaw_steps, clustering.box_criterion)
+    sub_counts = np.bincount(vl[fit_vox], minlength=k)[eligible]
+    sub_starts = np.concatenate([[0], np.cumsum(sub_counts)[:-1]]).astype(np.int64)
+    headings[eligible] = fit_headings(vc[fit_vox, :2], sub_starts, clustering.yaw_steps,
+                                      clustering.box_criterion)
     boxes = fit_boxes(pts, clusters.members, clusters.starts, headings)
 
     # Let boxes reach down to the ground they stand on.
@@ -165,12 +165,11 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     if world_T_sensor is not None:
         centers = centers @ world_T_sensor[:3, :3].T + world_T_sensor[:3, 3]
         yaws = yaws + _yaw_of(world_T_sensor[:3, :3])
-    members = clusters.indices()
     detections = [
         Detection(box=Box3D(centers[i], boxes.size[c], float(yaws[i])),
-                  score=float(1.0 - 0.5 * occ_share[c]),
-                  object_class=classes[c], point_indices=members[c], dynamic_candidate=bool(dynamic[c]))
-        for i, c in enumerate(chosen)
+                  score=float(1.0 - 0.5 * occ_share[c]), object_class=classes[c],
+                  point_indices=clusters.cluster_indices(c), dynamic_candidate=bool(dynamic[c]))
+        for i, c in enumerate(chosen.tolist())
     ]
     return DetectionOutput(detections=detections, clusters=clusters, boxes=boxes, classes=classes,
                            structure=structure, dynamic=dynamic, free_share=free_share,

@@ -66,6 +66,7 @@ class SimulatedSequence(IndexedDataset):
         self._renderer = Renderer(self.camera) if self.camera is not None else None
         self.world_T_map = np.linalg.inv(self.map_T_sensor(0.0))
         self._static_world: np.ndarray | None = None
+        self._counts: dict[int, tuple[int, int]] = {}  # frame -> (points, moving points), as produced
 
     # --- poses -------------------------------------------------------------------------------
 
@@ -132,11 +133,17 @@ class SimulatedSequence(IndexedDataset):
                               moving=sweep.moving, boxes=self.boxes_at(t0))
         frame = Frame(points=sweep.points, timestamp=t0, index=index, intensity=sweep.intensity, times=sweep.times,
                       ground_truth=gt)
+        self._counts[index] = (len(sweep.points), int(np.count_nonzero(sweep.moving)))
         frame.ring = sweep.ring  # type: ignore[attr-defined]  # laser index per point, for writers
         if self._renderer is not None:
             frame.image = self._renderer.render(self.world, self.map_T_sensor(t0), t0)
             frame.camera = self.camera
         return frame
+
+    def moving_share(self) -> float:
+        """Share of points labelled moving over the frames produced so far (0 when none)."""
+        total = sum(n for n, _ in self._counts.values())
+        return sum(m for _, m in self._counts.values()) / total if total else 0.0
 
     def write(self, out_dir: str | os.PathLike[str], format: str = "kitti", overwrite: bool = False,
               progress=None) -> Path:
