@@ -20,7 +20,7 @@ import numpy as np
 from perception.commonsense.dataset import CROPS_DIR, CropRecord, write_crop_dataset
 from perception.commonsense.geometry import geometry_vector
 
-MIN_SIDE_PX = 14
+MIN_SIDE_PX = 6
 MAX_OCCLUDED = 0.4
 MARGIN = 0.08
 

@@ -2,10 +2,8 @@
 
 from s2mat.cli import info, replay, track  # noqa: F401  (register the commands)
 from s2mat.cli import simulate  # noqa: F401  (registers `s2mat simulate`)
+from s2mat.cli import vlm  # noqa: F401  (registers `s2mat vlm`)
 from s2mat.cli.app import app
-from s2mat.cli.vlm import vlm_app
-
-app.add_typer(vlm_app, name="vlm")
 
 
 def main() -> None:
