@@ -220,7 +220,7 @@ def _propagate(planes: np.ndarray, mean: np.ndarray, plausible: np.ndarray, grid
     accepted = np.zeros(len(planes), dtype=bool)
     anchor = np.zeros(len(planes))  # radius where each bin's plane was last measured
     tan_change = np.tan(np.radians(config.slope_change_deg))
-    tan_slope = np.tan(np.radians(config.max_slope_deg))
+    tan_bend = np.tan(np.radians(config.max_bend_deg))
     for ring in range(len(grid.sectors)):
         lo, hi = grid.offsets[ring], grid.offsets[ring + 1]
         c = mean[lo:hi]
@@ -228,14 +228,15 @@ def _propagate(planes: np.ndarray, mean: np.ndarray, plausible: np.ndarray, grid
         if ring == 0:
             ref = np.tile([0.0, 0.0, -config.sensor_height], (hi - lo, 1))
             ref_anchor = np.zeros(hi - lo)
-            tol = config.elevation_tolerance + tan_slope * r_c
+            tol = np.full(hi - lo, config.elevation_tolerance)  # the mounting height is known
         else:
             par = grid.parent[lo:hi]
             ref = out[par]
             ref_anchor = anchor[par]
             tol = config.elevation_tolerance + tan_change * np.maximum(r_c - ref_anchor, 0.0)
         expected = ref[:, 0] * c[:, 0] + ref[:, 1] * c[:, 1] + ref[:, 2]
-        ok = plausible[lo:hi] & (np.abs(c[:, 2] - expected) <= tol)
+        bend = np.hypot(planes[lo:hi, 0] - ref[:, 0], planes[lo:hi, 1] - ref[:, 1])
+        ok = plausible[lo:hi] & (np.abs(c[:, 2] - expected) <= tol) & (bend <= tan_bend)
         out[lo:hi] = np.where(ok[:, None], planes[lo:hi], ref)
         anchor[lo:hi] = np.where(ok, r_c, ref_anchor)
         accepted[lo:hi] = ok
