@@ -51,12 +51,12 @@ def test_sensor_presets_differ_only_in_sensor_dependent_values():
 
 
 def test_yaml_round_trip_with_preset_file_and_overrides(tmp_path):
-    config = with_overrides(preset("os1-64"), {"tracking.min_hits": 4})
+    config = with_overrides(preset("os1-64"), {"sensor.frame_rate": 20.0})
     path = save_config(config, tmp_path)
     assert path.name == "config.yaml"
     assert load_config(path) == config
-    layered = load_config(path, overrides=["tracking.min_hits=5"])
-    assert layered.tracking.min_hits == 5
+    layered = load_config(path, overrides=["sensor.frame_rate=5"])
+    assert layered.sensor.frame_rate == 5
     assert layered.sensor.preset == "os1-64"
 
 
