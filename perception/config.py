@@ -34,7 +34,7 @@ class GroundConfig(_Section):
 class ClusteringConfig(_Section):
     """Clustering of non-ground points by 3D voxel connectivity (sensor frame)."""
 
-    voxel_size: float = Field(0.3, gt=0, description="Connectivity voxel size, metres.")
+    voxel_size: float = Field(0.4, gt=0, description="Connectivity voxel size, metres (bridges gaps such as car windows).")
     min_points: int = Field(8, ge=1, description="Smallest cluster kept.")
     max_extent: float = Field(15.0, gt=0, description="Clusters longer than this are structure, metres.")
     max_range: float = Field(50.0, gt=0, description="Points farther than this (horizontally) are not clustered, metres.")

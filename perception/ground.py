@@ -42,6 +42,7 @@ class PolarGrid:
 
 
 LUT_STEP = 0.05  # metres per entry of the radius-to-ring lookup table
+INHERIT_DAMPING = 0.5  # share of the grade a bin without its own plane takes from the nearer ring
 
 
 @lru_cache(maxsize=8)
@@ -237,7 +238,14 @@ def _propagate(planes: np.ndarray, mean: np.ndarray, plausible: np.ndarray, grid
         expected = ref[:, 0] * c[:, 0] + ref[:, 1] * c[:, 1] + ref[:, 2]
         bend = np.hypot(planes[lo:hi, 0] - ref[:, 0], planes[lo:hi, 1] - ref[:, 1])
         ok = plausible[lo:hi] & (np.abs(c[:, 2] - expected) <= tol) & (bend <= tan_bend)
-        out[lo:hi] = np.where(ok[:, None], planes[lo:hi], ref)
+        # A bin without its own plane inherits the reference with its grade halved, pinned
+        # at the bin centre, so that a grade is not extrapolated across many empty rings.
+        bx, by = grid.bin_x[lo:hi], grid.bin_y[lo:hi]
+        z_here = ref[:, 0] * bx + ref[:, 1] * by + ref[:, 2]
+        inherited = np.empty_like(ref)
+        inherited[:, :2] = INHERIT_DAMPING * ref[:, :2]
+        inherited[:, 2] = z_here - inherited[:, 0] * bx - inherited[:, 1] * by
+        out[lo:hi] = np.where(ok[:, None], planes[lo:hi], inherited)
         anchor[lo:hi] = np.where(ok, r_c, ref_anchor)
         accepted[lo:hi] = ok
     return out, accepted

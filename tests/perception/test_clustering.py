@@ -1,0 +1,83 @@
+"""Clustering against the simulator's instance ground truth, and guidance by predicted boxes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perception.clustering import cluster_points
+from perception.ground import segment_ground
+from perception.types import Box3D
+from s2mat.sim import simulate
+
+
+@pytest.fixture(scope="module")
+def frame():
+    return next(iter(simulate("street", sensor="hdl64", frames=1, seed=2, camera=False, motion_distortion=False)))
+
+
+def test_clusters_are_pure_and_objects_are_not_split(frame):
+    clusters = cluster_points(frame.points, segment_ground(frame.points))
+    inst = frame.ground_truth.instance.astype(np.int64)
+    labelled = clusters.labels >= 0
+    # Purity: the share of clustered points that belong to their cluster's majority instance.
+    pairs = clusters.labels[labelled].astype(np.int64) * 1_000_000 + inst[labelled]
+    keys, counts = np.unique(pairs, return_counts=True)
+    majority = np.zeros(clusters.count)
+    np.maximum.at(majority, keys // 1_000_000, counts)
+    purity = majority.sum() / counts.sum()
+    # Completeness: objects within 40 m with >= 30 points keep >= 90 % of their clustered
+    # points in one cluster.
+    pose = frame.ground_truth.pose
+    split = []
+    for gt in frame.ground_truth.boxes:
+        mine = (inst == gt.instance_id) & labelled
+        center = (gt.box.center - pose[:3, 3]) @ pose[:3, :3]
+        if np.count_nonzero(mine) < 30 or np.hypot(center[0], center[1]) > 40:
+            continue
+        split.append(np.bincount(clusters.labels[mine]).max() / np.count_nonzero(mine))
+    print(f"purity {purity:.4f}, objects {len(split)}, min share in one cluster {min(split):.3f}")
+    assert purity >= 0.98
+    assert len(split) >= 10
+    assert np.mean(np.array(split) >= 0.9) >= 0.95
+
+
+def _blob(center, size, n, rng):
+    return center + (rng.random((n, 3)) - 0.5) * size
+
+
+def test_predicted_boxes_split_two_walkers_that_touch():
+    rng = np.random.default_rng(0)
+    a = _blob(np.array([10.0, 0.0, -1.0]), [0.4, 0.4, 1.6], 300, rng)
+    b = _blob(np.array([10.0, 0.7, -1.0]), [0.4, 0.4, 1.6], 300, rng)
+    pts = np.vstack([a, b]).astype(np.float32)
+    assert cluster_points(pts, None).count == 1
+    hints = [Box3D([10.0, 0.0, -1.0], [0.5, 0.5, 1.7], 0.0), Box3D([10.0, 0.7, -1.0], [0.5, 0.5, 1.7], 0.0)]
+    guided = cluster_points(pts, None, hints=hints)
+    assert guided.count == 2
+    assert len(np.unique(guided.labels[:300])) == 1 and len(np.unique(guided.labels[300:])) == 1
+    assert guided.labels[0] != guided.labels[300]
+
+
+def test_predicted_box_joins_a_car_seen_in_two_pieces():
+    rng = np.random.default_rng(1)
+    front = _blob(np.array([12.0, 3.0, -1.0]), [1.4, 1.8, 1.2], 400, rng)
+    back = _blob(np.array([14.4, 3.0, -1.0]), [1.4, 1.8, 1.2], 400, rng)  # 1 m gap (occluded middle)
+    pts = np.vstack([front, back]).astype(np.float32)
+    assert cluster_points(pts, None).count == 2
+    guided = cluster_points(pts, None, hints=[Box3D([13.2, 3.0, -1.0], [4.4, 1.9, 1.5], 0.0)])
+    assert guided.count == 1
+    assert np.all(guided.labels == 0)
+
+
+def test_ground_points_and_small_clusters_are_unlabelled():
+    rng = np.random.default_rng(2)
+    pts = np.vstack([_blob(np.array([5.0, 5.0, -1.0]), [0.5, 0.5, 1.0], 50, rng),
+                     _blob(np.array([-8.0, 2.0, -1.0]), [0.1, 0.1, 0.1], 3, rng)]).astype(np.float32)
+    ground = np.zeros(len(pts), dtype=bool)
+    ground[:10] = True
+    clusters = cluster_points(pts, ground)
+    assert clusters.count == 1
+    assert np.all(clusters.labels[:10] == -1) and np.all(clusters.labels[10:50] == 0)
+    assert np.all(clusters.labels[50:] == -1)
+    assert sorted(np.concatenate(clusters.indices()).tolist()) == list(range(10, 50))
