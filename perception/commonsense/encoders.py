@@ -99,7 +99,7 @@ def preprocess_crops(crops: Sequence[np.ndarray], size: int = IMAGE_SIZE) -> tor
         arr = np.asarray(crop)
         if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
             raise ValueError(f"crop {i} must be an (H, W, 3) image, got shape {arr.shape}")
-        img = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float()[None]
+        img = torch.from_numpy(np.array(arr, dtype=np.float32)).permute(2, 0, 1)[None]
         h, w = arr.shape[:2]
         scale = size / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
