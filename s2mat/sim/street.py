@@ -59,7 +59,7 @@ def _spans_outside_cross(layout: Layout, x0: float, x1: float, half: float) -> l
 def ground(layout: Layout) -> list[StaticPart]:
     """Terrain underlay, road surfaces and the raised sidewalks whose sides are the curbs."""
     x0, x1 = layout.x0, layout.x1
-    parts = [StaticPart(meshes.grid(x0 - 60, x1 + 60, -70, 70, -0.02, 40.0), mat.TERRAIN, "grass")]
+    parts = [StaticPart(meshes.grid(x0 - 60, x1 + 60, -45, 45, -0.02, 45.0), mat.TERRAIN, "grass")]
     parts.append(StaticPart(meshes.grid(x0, x1, -ROAD_HALF, ROAD_HALF, 0.0, 20.0), mat.ROAD, "asphalt"))
     slab_h = CURB_HEIGHT + 0.1
     slab_z = CURB_HEIGHT - slab_h / 2
