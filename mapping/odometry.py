@@ -1,8 +1,8 @@
 """LiDAR odometry: scan-to-local-map registration on static points.
 
 Per frame: clean the scan, deskew it with the constant-velocity model, predict the pose,
-register the downsampled static points against the local map with an adaptive
-correspondence threshold, and keep the correction statistics. The caller then decides which
+register the downsampled static points against the local Gaussian voxel map (VGICP,
+small_gicp) with an adaptive correspondence threshold, and keep the correction statistics. The caller then decides which
 points are static and calls :meth:`Odometry.update_map`; only those enter the local map.
 Poses are 4x4 ``world_T_sensor``; the world frame is the first sensor pose.
 """
@@ -49,9 +49,7 @@ class Odometry:
         self.config = config or OdometryConfig()
         self.max_range = float(max_range)
         self.voxel_size = self.config.voxel_size or self.max_range / 100.0
-        radius = self.config.local_map_radius or self.max_range
-        self.local_map = LocalMap(self.voxel_size, self.config.max_points_per_voxel, radius,
-                                  self.config.num_threads)
+        self.local_map = LocalMap(self.voxel_size, self.config.local_map_horizon)
         self.threshold = AdaptiveThreshold(self.config.initial_threshold, self.config.min_motion_th,
                                            self.max_range)
         self.poses: list[np.ndarray] = []
@@ -61,6 +59,7 @@ class Odometry:
         self._period = 0.0
         self._timestamp: float | None = None
         self._frames_since_insert = 0
+        self._source: tuple[np.ndarray, small_gicp.PointCloud] | None = None  # (mask, cloud)
 
     @property
     def pose(self) -> np.ndarray:
@@ -76,6 +75,13 @@ class Odometry:
         self._period = 0.0
         self._timestamp = None
         self.last_scan = None
+
+    def predict(self, timestamp: float) -> np.ndarray:
+        """Constant-velocity guess of world_T_sensor at ``timestamp`` (the last pose if no
+        motion is known yet)."""
+        if self._timestamp is None or self._period <= 0 or timestamp <= self._timestamp:
+            return self.pose
+        return self._pose @ _scale_motion(self._delta, (timestamp - self._timestamp) / self._period)
 
     def register(self, points: np.ndarray, static_mask: np.ndarray | None = None,
                  times: np.ndarray | None = None, timestamp: float = 0.0) -> np.ndarray:
@@ -130,7 +136,7 @@ class Odometry:
             log.warning("odometry: only %d static points at %.6f s; using the motion guess",
                         int(use.sum()), timestamp)
         else:
-            new_pose, registered = self._align(scan[use], guess)
+            new_pose, registered = self._align(scan, use, guess)
 
         if registered:
             self.threshold.update(np.linalg.inv(guess) @ new_pose)
@@ -141,6 +147,8 @@ class Odometry:
         self._timestamp = timestamp
         self.poses.append(new_pose.copy())
         self.last_scan = RegisteredScan(scan, valid, new_pose.copy(), timestamp, registered)
+        if self._source is not None and self._source[0].shape != valid.shape:
+            self._source = None
         return self.pose
 
     def update_map(self, static_mask: np.ndarray | None = None) -> None:
@@ -162,9 +170,8 @@ class Odometry:
         if not self.local_map.empty and self._frames_since_insert < self.config.map_update_every:
             return
         self._frames_since_insert = 0
-        down = small_gicp.voxelgrid_sampling(scan.points[keep], 0.5 * self.voxel_size).points()[:, :3]
-        world = down @ scan.pose[:3, :3].T + scan.pose[:3, 3]
-        self.local_map.insert(world, scan.pose[:3, 3])
+        self._source: tuple[np.ndarray, small_gicp.PointCloud] | None = None  # (mask, cloud)
+        self.local_map.insert(self._cloud(scan.points, keep), scan.pose)
 
     def step(self, points: np.ndarray, static_mask: np.ndarray | None = None,
              times: np.ndarray | None = None, timestamp: float = 0.0) -> np.ndarray:
@@ -173,14 +180,20 @@ class Odometry:
         self.update_map(static_mask)
         return pose
 
-    def _align(self, points: np.ndarray, guess: np.ndarray) -> tuple[np.ndarray, bool]:
+    def _cloud(self, scan: np.ndarray, mask: np.ndarray) -> small_gicp.PointCloud:
+        """Downsampled cloud with covariances of ``scan[mask]``, reused while the mask is the same."""
+        if self._source is not None and np.array_equal(self._source[0], mask):
+            return self._source[1]
+        cloud, _ = small_gicp.preprocess_points(scan[mask], 0.5 * self.voxel_size, num_neighbors=10,
+                                                num_threads=self.config.num_threads)
+        self._source = (mask, cloud)
+        return cloud
+
+    def _align(self, scan: np.ndarray, mask: np.ndarray, guess: np.ndarray) -> tuple[np.ndarray, bool]:
         cfg = self.config
-        source, _ = small_gicp.preprocess_points(points, 1.5 * self.voxel_size, num_neighbors=10,
-                                                 num_threads=cfg.num_threads)
-        target, tree = self.local_map.target()
+        source = self._cloud(scan, mask)
         sigma = self.threshold.sigma
-        result = small_gicp.align(target, source, tree, init_T_target_source=guess,
-                                  registration_type=cfg.registration,
+        result = small_gicp.align(self.local_map.voxels, source, init_T_target_source=guess,
                                   max_correspondence_distance=3.0 * sigma,
                                   num_threads=cfg.num_threads, max_iterations=cfg.max_iterations)
         if result.num_inliers < min(cfg.min_points, source.size() // 4):

@@ -24,7 +24,7 @@ import numpy as np
 from mapping.config import StaticMapConfig
 from mapping.errors import ScanError
 from mapping.range_image import RangeImage
-from mapping.voxel_keys import lookup, point_keys
+from mapping.voxel_keys import lookup, point_keys, unpack
 from mapping.voxel_table import VoxelTable
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,12 @@ class StaticMap:
         # Hits of this scan: static points, grouped per voxel.
         world = pts[valid & static] @ pose[:3, :3].T + pose[:3, 3]
         keys = point_keys(world, self.voxel_size)
-        ukeys, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-        sums = np.zeros((len(ukeys), 3))
-        _add_sorted(sums, inverse.reshape(-1), world)
+        order = np.argsort(keys)
+        sorted_keys = keys[order]
+        starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
+        ukeys = sorted_keys[starts]
+        counts = np.diff(np.r_[starts, len(keys)])
+        sums = np.add.reduceat(world[order], starts, axis=0) if len(keys) else np.zeros((0, 3))
 
         # Free space: live voxels this scan saw through (except those it hit).
         self._carve(image, sensor_T_world, ukeys)
@@ -136,10 +139,11 @@ class StaticMap:
                 self.archive = self.archive.take(keep)
         self.live = VoxelTable.concat([live, fresh])
 
-    def _history_free(self, points_world: np.ndarray) -> np.ndarray:
-        """Scans in the history that saw through each world point."""
+    def _history_free(self, points_world: np.ndarray, recent: int | None = None) -> np.ndarray:
+        """Scans in the history (the last ``recent`` if given) that saw through each world point."""
         free = np.zeros(len(points_world), dtype=np.int32)
-        for sensor_T_world, image in self.history:
+        history = list(self.history)[-recent:] if recent else self.history
+        for sensor_T_world, image in history:
             local = points_world @ sensor_T_world[:3, :3].T + sensor_T_world[:3, 3]
             free += image.seen_through(local, self.config.range_margin, self.config.range_margin_ratio)
         return free
@@ -179,20 +183,23 @@ class StaticMap:
             out[m] = np.where(self.carved(rows), 0, rows.hits)
         return out
 
-    def free_counts(self, points_world: np.ndarray) -> np.ndarray:
+    def free_counts(self, points_world: np.ndarray, recent: int | None = None) -> np.ndarray:
         """(N,) int: scans that saw through the voxel of each world point. For voxels in the
         map this counts every scan since the history before its first hit; for empty space it
-        counts the recent scans kept in the history."""
+        counts the scans kept in the history (only the last ``recent`` of them if given)."""
         pts = np.asarray(points_world, dtype=np.float64).reshape(-1, 3)
-        _, li, ai, _ = self._rows(pts)
-        out = np.zeros(len(pts), dtype=np.int64)
+        keys = point_keys(pts, self.voxel_size)
+        ukeys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        li, ai = lookup(self.live.keys, ukeys), lookup(self.archive.keys, ukeys)
+        out = np.zeros(len(ukeys), dtype=np.int64)
         for table, idx in ((self.live, li), (self.archive, ai)):
             m = idx >= 0
             out[m] = table.free[idx[m]]
         unknown = (li < 0) & (ai < 0)
         if unknown.any():
-            out[unknown] = self._history_free(pts[unknown])
-        return out
+            centres = (unpack(ukeys[unknown]).astype(np.float64) + 0.5) * self.voxel_size
+            out[unknown] = self._history_free(centres, recent)
+        return out[inverse.reshape(-1)]
 
     def is_static(self, points_world: np.ndarray) -> np.ndarray:
         """(N,) bool: world points inside a voxel the map keeps (hit and not carved)."""
@@ -222,12 +229,3 @@ class StaticMap:
         from mapping.map_io import load_map
 
         return load_map(path)
-
-
-def _add_sorted(out: np.ndarray, inverse: np.ndarray, values: np.ndarray) -> None:
-    """``np.add.at(out, inverse, values)`` for many rows, via sorting and reduceat."""
-    order = np.argsort(inverse, kind="stable")
-    inv = inverse[order]
-    starts = np.flatnonzero(np.r_[True, inv[1:] != inv[:-1]])
-    if len(inv):
-        out[inv[starts]] += np.add.reduceat(values[order], starts, axis=0)
