@@ -37,7 +37,8 @@ class Renderer:
         self.camera = camera
         u, v = np.meshgrid(np.arange(camera.width) + 0.5, np.arange(camera.height) + 0.5)
         pix = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], axis=-1)
-        rays = pix @ np.linalg.inv(camera.K).T
+        k_inv = np.linalg.inv(camera.K)
+        rays = pix[:, 0:1] * k_inv[:, 0] + pix[:, 1:2] * k_inv[:, 1] + pix[:, 2:3] * k_inv[:, 2]
         self.rays_cam = rays / np.linalg.norm(rays, axis=1, keepdims=True)  # (H*W, 3) camera frame
 
     def render(self, world: World, map_T_sensor: np.ndarray, t: float) -> np.ndarray:
@@ -45,7 +46,8 @@ class Renderer:
         cam = self.camera
         map_T_cam = map_T_sensor @ np.linalg.inv(cam.camera_T_lidar)
         rot, origin = map_T_cam[:3, :3], map_T_cam[:3, 3]
-        dirs = self.rays_cam @ rot.T
+        r = self.rays_cam  # an explicit 3x3 product: BLAS is slow for (N, 3) @ (3, 3) on busy machines
+        dirs = r[:, 0:1] * rot[:, 0] + r[:, 1:2] * rot[:, 1] + r[:, 2:3] * rot[:, 2]
         rays = np.empty((len(dirs), 6), dtype=np.float32)
         rays[:, :3] = origin
         rays[:, 3:] = dirs
@@ -59,6 +61,11 @@ class Renderer:
             if center[2] < -radius or np.linalg.norm(center) > 150.0:
                 continue
             if center[2] <= radius + 0.2:
+                # Straddling the image plane: cast the whole image only if the body can be in view.
+                d = float(np.hypot(center[0], center[2]))
+                half_fov = np.arctan2(W / 2.0, cam.K[0, 0])
+                if d > radius and abs(np.arctan2(center[0], center[2])) - np.arcsin(radius / d) > half_fov:
+                    continue
                 index = np.arange(W * H)
             else:
                 uv = cam.K @ (center / center[2])
@@ -79,7 +86,7 @@ class Renderer:
         n = hits.normal[hit].astype(np.float64)
         facing = np.einsum("ij,ij->i", n, dirs[hit])
         n[facing > 0] *= -1.0
-        light = 0.4 + 0.6 * np.clip(n @ SUN, 0.0, 1.0)
+        light = 0.4 + 0.6 * np.clip(n[:, 0] * SUN[0] + n[:, 1] * SUN[1] + n[:, 2] * SUN[2], 0.0, 1.0)
         color = surface(world, hits, hit, color=True).color.astype(np.float64) * light[:, None]
         fog = (1.0 - np.exp(-hits.t[hit].astype(np.float64) / 300.0))[:, None]
         img[hit] = color * (1 - fog) + mat.SKY_HORIZON * fog

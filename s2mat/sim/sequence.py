@@ -117,7 +117,9 @@ class SimulatedSequence(IndexedDataset):
             t = np.arange(0.0, self.frames * self.period + self.period, 0.5)
             near = self.map_T_sensor(t)[:, :2, 3]
             pts = self.world.sample_static(STATIC_WORLD_DENSITY, rng, near, self.preset.max_range)
-            self._static_world = (pts @ self.world_T_map[:3, :3].T + self.world_T_map[:3, 3]).astype(np.float32)
+            r, t0 = self.world_T_map[:3, :3], self.world_T_map[:3, 3]
+            world = pts[:, 0:1] * r[:, 0] + pts[:, 1:2] * r[:, 1] + pts[:, 2:3] * r[:, 2] + t0
+            self._static_world = world.astype(np.float32)
         return self._static_world
 
     # --- frames ----------------------------------------------------------------------------------
