@@ -1,0 +1,91 @@
+"""The S2MAT loop on simulated streets, judged by the simulator's ground truth."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from s2mat.config import preset, with_overrides
+from s2mat.evaluation.odometry import absolute_trajectory_error
+from s2mat.pipeline import S2MAT
+from s2mat.sim import simulate
+from s2mat.types import Frame, PointLabel
+
+
+@pytest.fixture(scope="module")
+def street():
+    """A short simulated street with moving traffic (fewer columns keep the test fast)."""
+    return list(simulate("street", sensor="hdl64", frames=30, seed=3, columns=1024, camera=False))
+
+
+def _run(frames, **overrides):
+    s2mat = S2MAT(with_overrides(preset("hdl64"), overrides) if overrides else preset("hdl64"))
+    return s2mat, [s2mat.step(f) for f in frames]
+
+
+@pytest.fixture(scope="module")
+def full_run(street):
+    return _run(street)
+
+
+def test_poses_follow_the_ground_truth_trajectory(street, full_run):
+    _, results = full_run
+    gt = np.stack([f.ground_truth.pose for f in street])
+    est = np.stack([r.pose for r in results])
+    path = np.sum(np.linalg.norm(np.diff(gt[:, :3, 3], axis=0), axis=1))
+    assert path > 5.0  # the ego vehicle really moves
+    assert absolute_trajectory_error(gt, est) < 0.02 * path
+
+
+@pytest.mark.xfail(strict=True, reason="open in issue 6: about 7 % of static points are still labelled dynamic "
+                   "(facade and vegetation clusters tracked as moving)")
+def test_moving_points_are_labelled_dynamic_and_static_points_are_not(street, full_run):
+    _, results = full_run
+    later = slice(10, None)  # the loop needs a few frames of map and tracks
+    moving = np.concatenate([f.ground_truth.moving for f in street[later]])
+    labels = np.concatenate([r.labels for r in results[later]])
+    assert moving.sum() > 1000
+    recall = np.mean(labels[moving] == PointLabel.DYNAMIC)
+    false_rate = np.mean(labels[~moving] == PointLabel.DYNAMIC)
+    assert recall > 0.6, f"only {recall:.2f} of moving points labelled dynamic"
+    assert false_rate < 0.03, f"{false_rate:.3f} of static points labelled dynamic"
+
+
+def test_moving_objects_become_moving_tracks(street, full_run):
+    _, results = full_run
+    last = street[-1]
+    moving_gt = [b for b in last.ground_truth.boxes if b.moving
+                 and np.linalg.norm(b.box.center[:2] - last.ground_truth.pose[:2, 3]) < 30]
+    assert moving_gt, "the simulated street must have moving objects near the sensor"
+    to_gt = last.ground_truth.pose @ np.linalg.inv(results[-1].pose)
+    found = 0
+    for gt_box in moving_gt:
+        for track in results[-1].tracks:
+            centre = to_gt[:3, :3] @ track.box.center + to_gt[:3, 3]
+            if track.moving and np.linalg.norm(centre[:2] - gt_box.box.center[:2]) < 1.5:
+                found += 1
+                break
+    assert found >= 0.5 * len(moving_gt), f"{found} of {len(moving_gt)} moving objects tracked as moving"
+
+
+def test_tracks_to_map_switch_changes_what_the_map_may_absorb(street, full_run):
+    _, coupled = full_run
+    _, uncoupled = _run(street, **{"coupling.tracks_to_map": False, "coupling.map_to_detection": False})
+    dyn_on = sum(int(r.dynamic_mask.sum()) for r in coupled)
+    dyn_off = sum(int(r.dynamic_mask.sum()) for r in uncoupled)
+    assert dyn_off == 0 < dyn_on
+
+
+def test_time_going_backwards_resets_the_loop(street, caplog):
+    s2mat = S2MAT(preset("hdl64"))
+    for frame in street[:5]:
+        s2mat.step(frame)
+    assert s2mat.frames == 5
+    rewound = Frame(points=street[0].points, timestamp=street[0].timestamp, index=0)
+    with caplog.at_level(logging.WARNING):
+        result = s2mat.step(rewound)
+    assert s2mat.frames == 1
+    np.testing.assert_allclose(result.pose, np.eye(4))
+    assert "back in time" in caplog.text
