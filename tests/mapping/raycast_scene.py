@@ -41,6 +41,11 @@ def street_scans(frames: int = 40, depart_frame: int = 15, speed: float = 2.0, s
     rng = np.random.default_rng(seed)
     static = [_box((40, 0, -SENSOR_HEIGHT - 0.05), (140, 30, 0.1)),
               _box((40, 11, 3.0), (140, 1.0, 10.0)), _box((40, -11, 3.0), (140, 1.0, 10.0))]
+    # Poles and doorsteps make motion along the road observable.
+    static += [_box((x, side * (8.5 + (x % 3)), 1.0), (0.4, 0.4, 6.0))
+               for x in range(-20, 100, 7) for side in (-1, 1)]
+    static += [_box((x + 3.5, side * 10.2, -0.5), (2.0, 0.6, 2.5 + (x % 4)))
+               for x in range(-20, 100, 11) for side in (-1, 1)]
     parked = _box((14, 5.5, -SENSOR_HEIGHT + 0.75), (4.5, 1.8, 1.5))
     dirs = _beams()
     scans = []

@@ -1,0 +1,93 @@
+"""Static map: carving of what moved or left, dynamic points kept out, save/load continuity."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from raycast_scene import street_scans
+
+from mapping.config import StaticMapConfig
+from mapping.errors import MapFileError
+from mapping.static_map import StaticMap
+
+
+@pytest.fixture(scope="module")
+def scans():
+    return street_scans(frames=30, depart_frame=12)
+
+
+def _world(scan):
+    return scan.points.astype(np.float64) @ scan.pose[:3, :3].T + scan.pose[:3, 3]
+
+
+def test_parked_box_that_leaves_is_carved_and_structure_is_kept(scans):
+    smap = StaticMap(StaticMapConfig(), max_range=80.0)
+    for i, scan in enumerate(scans):
+        smap.integrate(scan.points, scan.pose)
+        if i == 11:  # while parked, the box is part of the map
+            parked = _world(scan)[scan.labels == 1]
+            assert smap.is_static(parked).mean() > 0.9
+    assert len(parked) > 100
+    assert smap.is_static(parked).mean() < 0.2
+    assert smap.occupied_counts(parked).mean() < smap.occupied_counts(_world(scans[5])[scans[5].labels == 0]).mean()
+    static = np.concatenate([_world(s)[s.labels == 0] for s in scans])
+    assert smap.is_static(static).mean() > 0.98
+    moving = np.concatenate([_world(s)[s.labels == 2] for s in scans])
+    assert smap.is_static(moving).mean() < 0.2
+    # the road where the mover drove has been seen free many times
+    assert np.median(smap.free_counts(moving)) >= smap.config.misses_to_free
+
+
+def test_points_marked_dynamic_never_enter(scans):
+    smap = StaticMap(StaticMapConfig(), max_range=80.0)
+    for scan in scans[:10]:
+        smap.integrate(scan.points, scan.pose, static_mask=scan.labels != 2)
+    mover = np.concatenate([_world(s)[s.labels == 2] for s in scans[:10]])
+    above_road = mover[mover[:, 2] > -1.2]  # clear of road voxels
+    assert len(above_road) > 100
+    assert (smap.occupied_counts(above_road) == 0).all()
+
+
+def test_saved_map_continues_identically(scans, tmp_path):
+    a = StaticMap(StaticMapConfig(window_check_every=5, live_radius=20.0), max_range=80.0)
+    b = StaticMap(StaticMapConfig(window_check_every=5, live_radius=20.0), max_range=80.0)
+    for scan in scans[:15]:
+        a.integrate(scan.points, scan.pose)
+        b.integrate(scan.points, scan.pose)
+    path = b.save(tmp_path / "map")
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["resolution"] == a.voxel_size and meta["frame"] == "world"
+    assert not list(tmp_path.glob(".*tmp"))
+    c = StaticMap.load(path)
+    assert len(c.archive) == len(a.archive) > 0
+    for scan in scans[15:]:
+        a.integrate(scan.points, scan.pose)
+        c.integrate(scan.points, scan.pose)
+    ta, tc = a.table(), c.table()
+    for name in ("keys", "hits", "free", "free_since_hit", "npts", "sums"):
+        assert np.array_equal(getattr(ta, name), getattr(tc, name)), name
+    assert np.array_equal(a.points(), c.points())
+
+
+def test_loading_a_damaged_map_names_the_file(scans, tmp_path):
+    smap = StaticMap(StaticMapConfig(), max_range=80.0)
+    smap.integrate(scans[0].points, scans[0].pose)
+    path = smap.save(tmp_path / "map.ply")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 10])
+    with pytest.raises(MapFileError, match="map.ply"):
+        StaticMap.load(path)
+    (tmp_path / "map.json").write_text("{not json")
+    with pytest.raises(MapFileError, match="map.json"):
+        StaticMap.load(path)
+
+
+def test_live_window_is_bounded_and_archive_is_exported(scans):
+    smap = StaticMap(StaticMapConfig(live_radius=15.0, window_check_every=1), max_range=80.0)
+    for scan in scans[:10]:
+        smap.integrate(scan.points, scan.pose)
+    d = np.linalg.norm(smap.live.centroids() - scans[9].pose[:3, 3], axis=1)
+    assert d.max() <= 15.0 and len(smap.archive) > 0
+    assert len(smap.points()) > len(smap.live)
