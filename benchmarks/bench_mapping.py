@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mapping.config import OdometryConfig, StaticMapConfig  # noqa: E402
+from mapping.geometry import transform  # noqa: E402
 from mapping.odometry import Odometry  # noqa: E402
 from mapping.static_map import StaticMap  # noqa: E402
 from s2mat.evaluation import odometry_scores, static_map_scores  # noqa: E402
@@ -97,7 +98,7 @@ def run_ours(data: dict, poses: np.ndarray | None = None, map_mask: bool = True)
         static = None
         if map_mask and len(smap):
             guess = odo.predict(stamp)
-            world = pts.astype(np.float64) @ guess[:3, :3].T + guess[:3, 3]
+            world = transform(pts, guess)
             static = smap.free_counts(world, recent=MAP_MASK_RECENT) < smap.config.misses_to_free
         pose = odo.register(pts, static, data["times"][i], stamp)
         odo.update_map(static)
@@ -149,7 +150,7 @@ def run_dufomap(data: dict, poses: np.ndarray, eval_idx: list[np.ndarray]) -> tu
 
 
 def eval_points(data: dict, poses: np.ndarray, eval_idx: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate([pts[idx].astype(np.float64) @ pose[:3, :3].T + pose[:3, 3]
+    return np.concatenate([transform(pts[idx], pose)
                            for pts, pose, idx in zip(data["points"], poses, eval_idx, strict=True)])
 
 

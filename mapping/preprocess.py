@@ -6,6 +6,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from mapping.errors import ScanError
+from mapping.geometry import norms
 
 
 def check_scan(points: np.ndarray, mask: np.ndarray | None, times: np.ndarray | None) -> np.ndarray:
@@ -23,7 +24,7 @@ def check_scan(points: np.ndarray, mask: np.ndarray | None, times: np.ndarray | 
 def valid_mask(points: np.ndarray, min_range: float, max_range: float) -> np.ndarray:
     """Points (sensor frame, metres) that are finite and within [min_range, max_range]."""
     finite = np.isfinite(points).all(axis=1)
-    r = np.linalg.norm(np.where(finite[:, None], points, 0.0), axis=1)
+    r = norms(np.where(finite[:, None], points, 0.0))
     return finite & (r >= min_range) & (r <= max_range)
 
 

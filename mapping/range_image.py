@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import minimum_filter
 
+from mapping.geometry import norms
+
 
 class RangeImage:
     """Nearest return per angular bin (sensor frame) of one scan.
@@ -35,15 +37,14 @@ class RangeImage:
         self.row0 = int(row.min())
         rows = int(row.max()) - self.row0 + 1
         img = np.full((rows, self.cols), np.inf, dtype=np.float32)
-        order = np.argsort(-rng)  # farthest first, so the nearest return is written last
-        img[row[order] - self.row0, col[order]] = rng[order]
+        np.minimum.at(img, (row - self.row0, col), rng.astype(np.float32))
         size = 2 * int(window) + 1
         nearest = minimum_filter(img, size=(size, size), mode=("nearest", "wrap"))
         nearest[np.isinf(img)] = 0.0
         self.nearest = nearest
 
     def _project(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rng = np.linalg.norm(pts, axis=1)
+        rng = norms(pts)
         az = np.arctan2(pts[:, 1], pts[:, 0])
         el = np.arctan2(pts[:, 2], np.hypot(pts[:, 0], pts[:, 1]))
         col = (np.floor((az + np.pi) / self.az_res).astype(np.int64)) % self.cols

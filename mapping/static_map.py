@@ -23,6 +23,7 @@ import numpy as np
 
 from mapping.config import StaticMapConfig
 from mapping.errors import ScanError
+from mapping.geometry import norms, transform
 from mapping.range_image import RangeImage
 from mapping.voxel_keys import lookup, point_keys, unpack
 from mapping.voxel_table import VoxelTable
@@ -63,7 +64,7 @@ class StaticMap:
             raise ScanError(f"static_mask has {len(static)} values for {len(pts)} points")
         cfg = self.config
         finite = np.isfinite(pts).all(axis=1)
-        rng = np.linalg.norm(np.where(finite[:, None], pts, 0.0), axis=1)
+        rng = norms(np.where(finite[:, None], pts, 0.0))
         valid = finite & (rng > 0) & (rng <= self.max_range)
         if not valid.any():
             log.warning("static map: scan %d has no valid points; skipped", self.frames)
@@ -74,7 +75,7 @@ class StaticMap:
         self.sensor_position = pose[:3, 3].copy()
 
         # Hits of this scan: static points, grouped per voxel.
-        world = pts[valid & static] @ pose[:3, :3].T + pose[:3, 3]
+        world = transform(pts[valid & static], pose)
         keys = point_keys(world, self.voxel_size)
         order = np.argsort(keys)
         sorted_keys = keys[order]
@@ -97,7 +98,7 @@ class StaticMap:
         if len(live) == 0:
             return
         centroids = live.centroids()
-        local = centroids @ sensor_T_world[:3, :3].T + sensor_T_world[:3, 3]
+        local = transform(centroids, sensor_T_world)
         near = np.flatnonzero(np.einsum("ij,ij->i", local, local) < self.max_range**2)
         seen = image.seen_through(local[near], self.config.range_margin, self.config.range_margin_ratio)
         idx = near[seen]
@@ -144,7 +145,7 @@ class StaticMap:
         free = np.zeros(len(points_world), dtype=np.int32)
         history = list(self.history)[-recent:] if recent else self.history
         for sensor_T_world, image in history:
-            local = points_world @ sensor_T_world[:3, :3].T + sensor_T_world[:3, 3]
+            local = transform(points_world, sensor_T_world)
             free += image.seen_through(local, self.config.range_margin, self.config.range_margin_ratio)
         return free
 
