@@ -40,6 +40,9 @@ class ClusteringConfig(_Section):
     max_range: float = Field(50.0, gt=0, description="Points farther than this (horizontally) are not clustered, metres.")
     min_z: float = Field(-4.0, description="Lowest sensor-frame height clustered, metres.")
     max_z: float = Field(1.5, description="Highest sensor-frame height clustered (cuts overhanging canopy), metres.")
+    merge_gap: float = Field(1.6, ge=0, description="Largest gap along the beams between the low front face and the taller face behind it of one vehicle seen end-on, metres (0 turns the merge off).")
+    merge_rise: float = Field(0.3, ge=0, description="The farther face of such a pair must reach this much higher than the nearer one, metres.")
+    merge_max_length: float = Field(6.0, gt=0, description="Longest extent along the beams of a merged pair, metres.")
     hint_margin: float = Field(0.3, ge=0, description="Predicted boxes are grown by this much when they guide clustering, metres.")
     hint_majority: float = Field(0.5, gt=0, le=1, description="A cluster this much inside one predicted box joins it whole.")
     yaw_steps: int = Field(18, ge=3, description="Headings tried by the rectangle fit over 90 degrees (then refined).")
@@ -62,13 +65,14 @@ class ClassTrackingParams(_Section):
     """Tracker settings of one object class (defaults: a car seen at 10 Hz)."""
 
     min_hits: int = Field(2, ge=1, description="Hits before a tentative track is confirmed.")
-    max_coast_frames: int = Field(15, ge=0, description="Frames a confirmed track may coast unmatched before deletion.")
+    max_coast_frames: int = Field(15, ge=0, description="Frames a confirmed track may coast unmatched before deletion; never more than its number of hits (evidence buys coasting time).")
     birth_score: float = Field(-1e9, description="Detections scoring below this never start a track (they may still extend one).")
     pos_std: float = Field(0.3, gt=0, description="Measurement noise of a detected centre, metres.")
     accel_std: float = Field(4.0, gt=0, description="White-noise acceleration of the constant-velocity model, m/s^2.")
     turn_accel_std: float = Field(1.5, gt=0, description="White-noise acceleration of the coordinated-turn model, m/s^2.")
     turn_rate_std: float = Field(0.6, gt=0, description="Turn-rate random walk of the coordinated-turn model, rad/s per sqrt(s).")
     init_speed_std: float = Field(8.0, gt=0, description="Uncertainty of a new track's unknown velocity, m/s.")
+    max_pos_std: float = Field(1.0, gt=0, description="Bound on a track's position uncertainty while it coasts (caps the gate), metres.")
     gate_chi2: float = Field(13.8, gt=0, description="Mahalanobis gate on the centre (2 dof; 13.8 = 99.9 %).")
     max_distance: float = Field(5.0, gt=0, description="Hard gate on centre distance to the prediction, metres.")
     size_std: float = Field(0.3, gt=0, description="Relative noise of a detected box size (log scale).")
@@ -81,7 +85,9 @@ def _params(**kw: float) -> ClassTrackingParams:
 class TrackingConfig(_Section):
     """Multi-target tracker: IMM filters, gated optimal assignment, lifecycle and moving state."""
 
-    car: ClassTrackingParams = Field(default_factory=ClassTrackingParams)
+    # Cars: 8 m/s^2 of white-noise acceleration covers braking and the apparent accelerations
+    # of objects seen from a turning vehicle when tracking in the sensor frame.
+    car: ClassTrackingParams = Field(default_factory=lambda: _params(accel_std=8.0, turn_accel_std=8.0))
     pedestrian: ClassTrackingParams = Field(
         default_factory=lambda: _params(
             min_hits=2, pos_std=0.2, accel_std=2.0, turn_accel_std=1.0, turn_rate_std=1.0,

@@ -70,16 +70,18 @@ def run_sequence(
 TENTATIVE_PENALTY = 10.0
 
 
-def select_measured(tracker, tracks: list[Track], coast_frames: int = 2) -> list[tuple[Track, int]]:
+def select_measured(tracker, tracks: list[Track], coast_frames: int = 2, coast_min_hits: int = 3) -> list[tuple[Track, int]]:
     """Tracks measured this frame and confirmed tracks bridging a gap of at most
-    ``coast_frames`` frames (predicted box). Tentative tracks are written too, with their
-    score lowered by :data:`TENTATIVE_PENALTY` so the protocol's score sweep ranks an
-    unconfirmed object below every confirmed one."""
+    ``coast_frames`` frames (predicted box) once their velocity rests on at least
+    ``coast_min_hits`` detections (a velocity from two detections is too unreliable to
+    extrapolate). Tentative tracks are written too, with their score lowered by
+    :data:`TENTATIVE_PENALTY` so the protocol's score sweep ranks an unconfirmed object
+    below every confirmed one."""
     det = tracker.detection_index()
     misses = tracker.misses
     out = []
     for t, d, m in zip(tracks, det, misses, strict=True):
-        if d >= 0 or (t.state == TrackState.COASTING and m <= coast_frames):
+        if d >= 0 or (t.state == TrackState.COASTING and m <= coast_frames and t.hits >= coast_min_hits):
             if t.state == TrackState.TENTATIVE:
                 t.score -= TENTATIVE_PENALTY
             out.append((t, int(d)))

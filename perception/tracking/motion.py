@@ -146,6 +146,22 @@ class IMMFilter:
         self._cbar = cbar
         self.mu = cbar
 
+    def cap(self, pos_std: np.ndarray, speed_std: np.ndarray) -> None:
+        """Bound every model's position and velocity standard deviations (per track, (N,)).
+
+        Rows and columns of P are scaled (P <- D P D with D diagonal, entries <= 1), so P
+        stays symmetric positive definite and correlations are kept. A coasting track's
+        uncertainty therefore stops growing once it reaches the bound, and its gate with it.
+        """
+        if len(self) == 0:
+            return
+        diag = np.diagonal(self.P, axis1=-2, axis2=-1)  # (N, 2, 5)
+        bound = np.stack([pos_std, pos_std, speed_std, speed_std], axis=-1)[:, None, :] ** 2  # (N, 1, 4)
+        scale = np.ones_like(diag)
+        scale[..., :4] = np.sqrt(np.minimum(1.0, bound / np.maximum(diag[..., :4], 1e-300)))
+        if (scale < 1.0).any():
+            self.P = self.P * scale[..., :, None] * scale[..., None, :]
+
     def innovation(self, pos_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Combined predicted centre (N, 2) and innovation covariance (N, 2, 2)."""
         xc, Pc = self.combined()

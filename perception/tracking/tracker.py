@@ -109,6 +109,7 @@ class MultiObjectTracker:
         # 1. Predict.
         if len(self):
             self.imm.predict(dt, self._noise())
+            self.imm.cap(self._param("max_pos_std"), self._param("init_speed_std"))
             self.z[:, 1] += _Z_PROC_VAR
             self.yaw[:, 1] += _YAW_PROC_VAR
             self.log_size_var += _SIZE_PROC_VAR
@@ -128,7 +129,7 @@ class MultiObjectTracker:
         alive = np.where(
             self.state == TENTATIVE,
             self.misses <= 1,
-            self.misses <= self._param("max_coast_frames"),
+            self.misses <= np.minimum(self._param("max_coast_frames"), self.hits),
         )
         self.det_index = np.full(len(self), -1, np.int64)
         self.det_index[t_idx] = d_idx
