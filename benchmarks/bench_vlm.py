@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--train", type=Path, default=Path("/tmp/s2mat_vlm_train"))
     parser.add_argument("--eval", type=Path, default=Path("/tmp/s2mat_vlm_eval"))
     parser.add_argument("--rank", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--probe-epochs", type=int, default=40)
     parser.add_argument("--variants", default="sharea,shareb,shareab,lora")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")

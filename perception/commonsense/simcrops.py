@@ -35,14 +35,25 @@ def _box_corners(center: np.ndarray, size: np.ndarray, yaw: float) -> np.ndarray
 
 
 def project_box(frame: Any, box: Any) -> tuple[np.ndarray, float] | None:
-    """Pixel rectangle (x1, y1, x2, y2) of a world-frame box in the frame's image, and its depth.
-
-    ``None`` when any corner is behind the camera or the box lies mostly outside the image.
-    """
-    cam = frame.camera
+    """Pixel rectangle (x1, y1, x2, y2) of a world-frame ground-truth box in the frame's image, and its depth."""
     sensor_T_world = np.linalg.inv(np.asarray(frame.ground_truth.pose, dtype=np.float64))
-    corners = _box_corners(box.center, box.size, box.yaw)
-    local = corners @ sensor_T_world[:3, :3].T + sensor_T_world[:3, 3]
+    return box_rect_in_image(frame.camera, box.center, box.size, box.yaw, sensor_T_world)
+
+
+def box_rect_in_image(camera: Any, center: np.ndarray, size: np.ndarray, yaw: float,
+                      sensor_T_frame: np.ndarray | None = None) -> tuple[np.ndarray, float] | None:
+    """Image rectangle (x1, y1, x2, y2) in pixels of an upright box, and its median camera depth (m).
+
+    The box (centre m, size l/w/h m, yaw rad) lives in a frame that ``sensor_T_frame`` (4x4)
+    maps into the LiDAR frame (identity: the box is in the LiDAR frame; for world-frame
+    tracks pass ``inv(world_T_sensor)``). ``camera`` is an ``s2mat.types.CameraModel``.
+    ``None`` when a corner is behind the camera, the box is under ``MIN_SIDE_PX`` pixels, or
+    less than 70 % of it is inside the image.
+    """
+    cam = camera
+    transform = np.eye(4) if sensor_T_frame is None else np.asarray(sensor_T_frame, dtype=np.float64)
+    corners = _box_corners(center, size, yaw)
+    local = corners @ transform[:3, :3].T + transform[:3, 3]
     cam_pts = local @ cam.camera_T_lidar[:3, :3].T + cam.camera_T_lidar[:3, 3]
     if np.any(cam_pts[:, 2] <= 0.5):
         return None

@@ -91,7 +91,7 @@ def predict(model: CommonsenseModel, features: np.ndarray, geometry: np.ndarray,
 
 
 def train_adapter(data: str | Path, spec: AdapterSpec, out: str | Path | None, *, kb: KnowledgeBase | None = None,
-                  seed: int = 0, probe_epochs: int = 40, steps: int = 150, batch_size: int = 64,
+                  seed: int = 0, probe_epochs: int = 40, steps: int = 40, batch_size: int = 64,
                   statements_per_step: int = 24, lr: float = 2e-3, adapter_lr: float = 1e-3,
                   val_fraction: float = 0.2,
                   log: Callable[[str], None] | None = None, metadata: dict[str, Any] | None = None,

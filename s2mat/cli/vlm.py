@@ -101,7 +101,7 @@ def train(
     rank: Annotated[int, typer.Option("--rank", help="Adapter rank.")] = 8,
     alpha: Annotated[float, typer.Option("--alpha", help="Adapter scaling numerator (scaling = alpha / rank).")] = 16.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (initialisation, split, batches).")] = 0,
-    steps: Annotated[int, typer.Option("--steps", help="Joint adapter + projector steps.")] = 150,
+    steps: Annotated[int, typer.Option("--steps", help="Joint adapter + projector steps.")] = 40,
     probe_epochs: Annotated[int, typer.Option("--probe-epochs", help="Projector-only epochs before the joint steps.")] = 40,
     kb: Annotated[Path | None, typer.Option("--kb", help="Knowledge-base YAML (default: the shipped one).")] = None,
 ) -> None:
@@ -215,7 +215,7 @@ def annotate(
     for r in rects:
         if r[2] <= r[0] or r[3] <= r[1]:
             raise typer.BadParameter(f"--box needs x1 < x2 and y1 < y2, got {r.tolist()}")
-    crops_ = [crop_image(pixels, r, margin=0.0) for r in rects]
+    crops_ = [crop_image(pixels, r) for r in rects]  # same context margin as the training crops
     geo = np.zeros((len(rects), GEOMETRY_DIM), np.float32)
     for i, g in enumerate(geometry or []):
         geo[i] = _floats(g, GEOMETRY_DIM, "--geometry")
