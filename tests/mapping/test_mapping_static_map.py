@@ -91,3 +91,39 @@ def test_live_window_is_bounded_and_archive_is_exported(scans):
     d = np.linalg.norm(smap.live.centroids() - scans[9].pose[:3, 3], axis=1)
     assert d.max() <= 15.0 and len(smap.archive) > 0
     assert len(smap.points()) > len(smap.live)
+
+
+def test_static_map_answers_the_perception_map_query(scans):
+    from perception.map_query import MapQuery
+
+    smap = StaticMap(StaticMapConfig(), max_range=80.0)
+    smap.integrate(scans[0].points, scans[0].pose)
+    assert isinstance(smap, MapQuery)
+    pts = _world(scans[0])[:50]
+    assert smap.free_counts(pts).shape == smap.occupied_counts(pts).shape == (50,)
+
+
+def test_simulated_car_that_pulls_out_is_carved_from_the_map():
+    sim = pytest.importorskip("s2mat.sim", reason="the simulator is not available")
+    frames = list(sim.simulate("parked-departure", sensor="hdl64", frames=40, seed=0, camera=False,
+                               columns=1024))
+    smap = StaticMap(StaticMapConfig(), max_range=100.0)
+    for f in frames:
+        smap.integrate(f.points, f.ground_truth.pose)
+
+    def world(f, mask):
+        return f.points[mask].astype(np.float64) @ f.ground_truth.pose[:3, :3].T + f.ground_truth.pose[:3, 3]
+
+    # the departing car: standing in the first second, moving in the last frames
+    gts = [f.ground_truth for f in frames]
+    early = [f for f in frames if f.timestamp < 1.0]
+    standing = set(np.concatenate([f.ground_truth.instance[~f.ground_truth.moving] for f in early]).tolist())
+    leaving = set(np.concatenate([g.instance[g.moving] for g in gts[-10:]]).tolist())
+    departed = (standing & leaving) - {0}
+    assert len(departed) == 1
+    car = departed.pop()
+    parked_points = np.concatenate([world(f, f.ground_truth.instance == car) for f in early])
+    assert len(parked_points) > 500
+    assert smap.is_static(parked_points).mean() < 0.1
+    structure = np.concatenate([world(f, f.ground_truth.instance == 0) for f in frames[::4]])
+    assert smap.is_static(structure).mean() > 0.98
