@@ -37,10 +37,9 @@ def cv_predict(x: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
     out[:, 0] += dt * x[:, 2]
     out[:, 1] += dt * x[:, 3]
     out[:, 4] = 0.0
-    F = np.zeros((len(x), STATE_DIM, STATE_DIM))
-    F[:, 0, 0] = F[:, 1, 1] = F[:, 2, 2] = F[:, 3, 3] = 1.0
-    F[:, 0, 2] = F[:, 1, 3] = dt
-    return out, F
+    F = np.diag([1.0, 1.0, 1.0, 1.0, 0.0])
+    F[0, 2] = F[1, 3] = dt
+    return out, np.broadcast_to(F, (len(x), STATE_DIM, STATE_DIM))
 
 
 def _ct_step(x: np.ndarray, dt: float) -> np.ndarray:
@@ -125,8 +124,14 @@ class IMMFilter:
         """Drop the filters where ``mask`` is False."""
         self.x, self.P, self.mu, self._cbar = self.x[mask], self.P[mask], self.mu[mask], self._cbar[mask]
 
-    def predict(self, dt: float, noise: MotionNoise) -> None:
-        """IMM mixing followed by model-matched prediction over ``dt`` seconds."""
+    def predict(self, dt: float, Q: np.ndarray) -> None:
+        """IMM mixing followed by model-matched prediction over ``dt`` seconds.
+
+        ``Q`` is the (N, 2, 5, 5) discrete process noise of both models (see
+        :func:`process_noise`). Afterwards ``mu`` holds the predicted model probabilities
+        (the Markov chain advanced one step), so a track that coasts several frames keeps
+        mixing its models.
+        """
         if len(self) == 0:
             return
         # Mixing: cbar_j = sum_i p_ij mu_i ; w_ij = p_ij mu_i / cbar_j.
@@ -138,10 +143,10 @@ class IMMFilter:
         spread = self.P[:, :, None] + d[..., :, None] * d[..., None, :]  # (N, i, j, 5, 5)
         P0 = np.einsum("nij,nijab->njab", w, spread)
         # Model-matched prediction.
-        Q = process_noise(noise, dt)
-        xs, Fs = zip(cv_predict(x0[:, 0], dt), ct_predict(x0[:, 1], dt), strict=True)
-        F = np.stack(Fs, axis=1)  # (N, 2, 5, 5)
-        self.x = np.stack(xs, axis=1)
+        x_cv, F_cv = cv_predict(x0[:, 0], dt)
+        x_ct, F_ct = ct_predict(x0[:, 1], dt)
+        F = np.stack([F_cv, F_ct], axis=1)  # (N, 2, 5, 5)
+        self.x = np.stack([x_cv, x_ct], axis=1)
         self.P = F @ P0 @ np.swapaxes(F, -1, -2) + Q
         self._cbar = cbar
         self.mu = cbar
@@ -162,9 +167,14 @@ class IMMFilter:
         if (scale < 1.0).any():
             self.P = self.P * scale[..., :, None] * scale[..., None, :]
 
-    def innovation(self, pos_std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Combined predicted centre (N, 2) and innovation covariance (N, 2, 2)."""
-        xc, Pc = self.combined()
+    def innovation(
+        self, pos_std: np.ndarray, combined: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Combined predicted centre (N, 2) and innovation covariance (N, 2, 2).
+
+        ``combined`` may pass the result of :meth:`combined` when the caller already has it.
+        """
+        xc, Pc = combined if combined is not None else self.combined()
         S = Pc[:, :2, :2] + (pos_std**2)[:, None, None] * np.eye(2)
         return xc[:, :2], S
 

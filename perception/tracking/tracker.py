@@ -12,17 +12,20 @@ Per frame (``step``), in the caller's Cartesian frame with z up:
 5. update the moving / stationary flag with hysteresis.
 
 All numeric track state lives in arrays indexed by track, so the cost of a frame does not
-grow with Python-level loops over tracks except when building the returned ``Track`` views.
+grow with Python-level loops over tracks; the returned :class:`TrackList` builds a
+``Track`` object only when the caller reads it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
 from perception.config import TrackingConfig
 from perception.tracking.association import AssociationResult, assign, association_cost
 from perception.tracking.geometry import wrap_angle
-from perception.tracking.motion import IMMFilter, MotionNoise
+from perception.tracking.motion import IMMFilter, MotionNoise, process_noise
 from perception.tracking.motion_state import MotionStateBuffer
 from perception.types import Box3D, Detection, ObjectClass, Track, TrackState
 
@@ -35,6 +38,51 @@ TENTATIVE, CONFIRMED, COASTING = 0, 1, 2
 _Z_MEAS_VAR, _Z_PROC_VAR = 0.15**2, 0.1**2  # m^2
 _YAW_MEAS_VAR, _YAW_PROC_VAR = 0.2**2, 0.1**2  # rad^2
 _SIZE_PROC_VAR = 0.01**2  # (log size)^2
+
+
+class TrackList(Sequence[Track]):
+    """The live tracks after one step, as a read-only sequence of :class:`Track`.
+
+    A snapshot of the tracker's arrays; a :class:`Track` object is only built when an item
+    is read (then kept), so a consumer that reads a few tracks pays for those only.
+    """
+
+    def __init__(self, *, ids, cls, boxes, xc, Pc, moving, state, score, age, hits, points) -> None:
+        self._ids, self._cls, self._boxes, self._xc, self._Pc = ids, cls, boxes, xc, Pc
+        self._moving, self._state, self._score, self._age, self._hits = moving, state, score, age, hits
+        self._points = points
+        self._built: list[Track | None] = [None] * len(ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def _build(self, i: int) -> Track:
+        b = self._boxes[i]
+        return Track(
+            track_id=int(self._ids[i]),
+            object_class=CLASSES[self._cls[i]],
+            box=Box3D(b[:3], b[3:6], b[6]),
+            velocity=np.array([self._xc[i, 2], self._xc[i, 3], 0.0]),
+            moving=bool(self._moving[i]),
+            state=_STATES[self._state[i]],
+            covariance=self._Pc[i, :2, :2].copy(),
+            score=float(self._score[i]),
+            age=int(self._age[i]),
+            hits=int(self._hits[i]),
+            point_indices=self._points[i],
+        )
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        trk = self._built[i]
+        if trk is None:
+            trk = self._built[i] = self._build(i)
+        return trk
 
 
 class MultiObjectTracker:
@@ -56,6 +104,7 @@ class MultiObjectTracker:
         self.motion = MotionStateBuffer()
         self._next_id = 1
         self._time: float | None = None
+        self._q_cache: dict[float, np.ndarray] = {}
         self.ids = np.zeros(0, np.int64)
         self.cls = np.zeros(0, np.int64)
         self.state = np.zeros(0, np.int64)
@@ -77,17 +126,24 @@ class MultiObjectTracker:
     def _param(self, name: str) -> np.ndarray:
         return self._table[name][self.cls]
 
-    def _noise(self) -> MotionNoise:
-        return MotionNoise(
-            accel_std=self._param("accel_std"),
-            turn_accel_std=self._param("turn_accel_std"),
-            turn_rate_std=self._param("turn_rate_std"),
-            pos_std=self._param("pos_std"),
-        )
+    def _process_noise(self, dt: float) -> np.ndarray:
+        """(N, 2, 5, 5) process noise of the live tracks, from a per-class table cached per dt."""
+        table = self._q_cache.get(dt)
+        if table is None:
+            t = self._table
+            table = process_noise(MotionNoise(t["accel_std"], t["turn_accel_std"], t["turn_rate_std"], t["pos_std"]), dt)
+            if len(self._q_cache) > 8:
+                self._q_cache.clear()
+            self._q_cache[dt] = table
+        return table[self.cls]
 
-    def predicted_boxes(self) -> np.ndarray:
-        """Current box estimates (N, 7) ``[x, y, z, l, w, h, yaw]`` of all live tracks."""
-        xc, _ = self.imm.combined()
+    def predicted_boxes(self, xc: np.ndarray | None = None) -> np.ndarray:
+        """Current box estimates (N, 7) ``[x, y, z, l, w, h, yaw]`` of all live tracks.
+
+        ``xc`` may pass the combined IMM states (N, 5) when the caller already has them.
+        """
+        if xc is None:
+            xc, _ = self.imm.combined()
         out = np.empty((len(self), 7))
         out[:, :2] = xc[:, :2]
         out[:, 2] = self.z[:, 0]
@@ -96,7 +152,7 @@ class MultiObjectTracker:
         return out
 
     # ------------------------------------------------------------------ the frame
-    def step(self, detections: list[Detection], timestamp: float) -> list[Track]:
+    def step(self, detections: list[Detection], timestamp: float) -> TrackList:
         """Advance to ``timestamp`` (seconds) with this frame's detections; return live tracks."""
         cfg = self.config
         dt = 0.0 if self._time is None else max(float(timestamp) - self._time, 0.0)
@@ -108,7 +164,7 @@ class MultiObjectTracker:
 
         # 1. Predict.
         if len(self):
-            self.imm.predict(dt, self._noise())
+            self.imm.predict(dt, self._process_noise(dt))
             self.imm.cap(self._param("max_pos_std"), self._param("init_speed_std"))
             self.z[:, 1] += _Z_PROC_VAR
             self.yaw[:, 1] += _YAW_PROC_VAR
@@ -158,8 +214,9 @@ class MultiObjectTracker:
         if len(self) == 0 or len(det_boxes) == 0:
             return np.zeros((0, 2), np.int64)
         cfg = self.config
-        centers, S = self.imm.innovation(self._param("pos_std"))
-        boxes = self.predicted_boxes()
+        combined = self.imm.combined()
+        centers, S = self.imm.innovation(self._param("pos_std"), combined)
+        boxes = self.predicted_boxes(combined[0])
         cost = association_cost(
             boxes, centers, S, self.cls, det_boxes, det_cls,
             self._param("gate_chi2"), self._param("max_distance"), self._param("size_std"),
@@ -235,26 +292,12 @@ class MultiObjectTracker:
             setattr(self, name, getattr(self, name)[mask])
         self.points = [p for p, k in zip(self.points, mask, strict=True) if k]
 
-    def _tracks(self, xc: np.ndarray, Pc: np.ndarray, moving: np.ndarray) -> list[Track]:
-        boxes = self.predicted_boxes()
-        out = []
-        for i in range(len(self)):
-            out.append(
-                Track(
-                    track_id=int(self.ids[i]),
-                    object_class=CLASSES[self.cls[i]],
-                    box=Box3D(boxes[i, :3], boxes[i, 3:6], boxes[i, 6]),
-                    velocity=np.array([xc[i, 2], xc[i, 3], 0.0]),
-                    moving=bool(moving[i]),
-                    state=_STATES[self.state[i]],
-                    covariance=Pc[i, :2, :2],
-                    score=float(self.score[i]),
-                    age=int(self.age[i]),
-                    hits=int(self.hits[i]),
-                    point_indices=self.points[i],
-                )
-            )
-        return out
+    def _tracks(self, xc: np.ndarray, Pc: np.ndarray, moving: np.ndarray) -> TrackList:
+        return TrackList(
+            ids=self.ids.copy(), cls=self.cls.copy(), boxes=self.predicted_boxes(xc), xc=xc, Pc=Pc,
+            moving=moving.copy(), state=self.state.copy(), score=self.score.copy(), age=self.age.copy(),
+            hits=self.hits.copy(), points=list(self.points),
+        )
 
     def detection_index(self) -> np.ndarray:
         """Per live track (order of the last ``step``'s result), the index of the detection
