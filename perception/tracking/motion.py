@@ -42,33 +42,32 @@ def cv_predict(x: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
     return out, np.broadcast_to(F, (len(x), STATE_DIM, STATE_DIM))
 
 
-def _ct_step(x: np.ndarray, dt: float) -> np.ndarray:
-    """Coordinated-turn motion of (..., 5) states over dt seconds (exact, any turn rate)."""
-    px, py, vx, vy, w = (x[..., k] for k in range(5))
+def ct_predict(x: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinated-turn prediction of (N, 5) states (exact for any turn rate) and its
+    analytic Jacobians (N, 5, 5), the linearisation used to propagate the covariance."""
+    px, py, vx, vy, w = x.T
     wt = w * dt
-    small = np.abs(wt) < 1e-6
+    small = np.abs(wt) < 1e-4
     w_safe = np.where(small, 1.0, w)
     s, c = np.sin(wt), np.cos(wt)
-    # sin(wt)/w and (1-cos(wt))/w with their series near w = 0.
+    # a = sin(wt)/w, b = (1 - cos(wt))/w and their w-derivatives, with series near w = 0.
     a = np.where(small, dt - w * w * dt**3 / 6.0, s / w_safe)
-    b = np.where(small, w * dt * dt / 2.0, (1.0 - c) / w_safe)
+    b = np.where(small, w * dt * dt / 2.0 - w**3 * dt**4 / 24.0, (1.0 - c) / w_safe)
+    da = np.where(small, -w * dt**3 / 3.0, (dt * c - a) / w_safe)
+    db = np.where(small, dt * dt / 2.0 - w * w * dt**4 / 8.0, (dt * s - b) / w_safe)
     out = np.empty_like(x)
-    out[..., 0] = px + a * vx - b * vy
-    out[..., 1] = py + b * vx + a * vy
-    out[..., 2] = c * vx - s * vy
-    out[..., 3] = s * vx + c * vy
-    out[..., 4] = w
-    return out
-
-
-def ct_predict(x: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinated-turn prediction of (N, 5) states with finite-difference Jacobians."""
-    h = 1e-6
-    probes = np.repeat(x[:, None, :], STATE_DIM + 1, axis=1)  # (N, 6, 5)
-    probes[:, 1:, :] += h * np.eye(STATE_DIM)
-    moved = _ct_step(probes, dt)
-    F = np.transpose((moved[:, 1:, :] - moved[:, :1, :]) / h, (0, 2, 1))
-    return moved[:, 0, :], F
+    out[:, 0] = px + a * vx - b * vy
+    out[:, 1] = py + b * vx + a * vy
+    out[:, 2] = c * vx - s * vy
+    out[:, 3] = s * vx + c * vy
+    out[:, 4] = w
+    F = np.zeros((len(x), STATE_DIM, STATE_DIM))
+    F[:, 0, 0] = F[:, 1, 1] = F[:, 4, 4] = 1.0
+    F[:, 0, 2], F[:, 0, 3], F[:, 0, 4] = a, -b, da * vx - db * vy
+    F[:, 1, 2], F[:, 1, 3], F[:, 1, 4] = b, a, db * vx + da * vy
+    F[:, 2, 2], F[:, 2, 3], F[:, 2, 4] = c, -s, -dt * (s * vx + c * vy)
+    F[:, 3, 2], F[:, 3, 3], F[:, 3, 4] = s, c, dt * (c * vx - s * vy)
+    return out, F
 
 
 def process_noise(noise: MotionNoise, dt: float) -> np.ndarray:
