@@ -26,7 +26,7 @@ from benchmarks.baselines.kalman_hungarian import KalmanHungarianTracker, select
 from perception.config import TrackingConfig  # noqa: E402
 from perception.tracking import MultiObjectTracker  # noqa: E402
 from s2mat.datasets.kitti_tracking import KittiTrackingDetections, read_labels  # noqa: E402
-from s2mat.evaluation.tracking import evaluate_kitti  # noqa: E402
+from s2mat.evaluation.tracking import evaluate_kitti, json_safe  # noqa: E402
 from s2mat.kitti_track import run_sequence, select_measured, sequence_length  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "kitti_tracking"
@@ -80,7 +80,8 @@ def main() -> None:
     console.print("Published baseline (KITTI val, evaluated with its own script): "
                   + ", ".join(f"{c} sAMOTA {s} / MOTA {m}" for c, (s, m) in PUBLISHED.items()))
     if args.json:
-        args.json.write_text(json.dumps({"ours": ours, "baseline": base, "published": PUBLISHED}, indent=2))
+        payload = json_safe({"ours": ours, "baseline": base, "published": PUBLISHED})
+        args.json.write_text(json.dumps(payload, indent=2, allow_nan=False))
 
 
 if __name__ == "__main__":

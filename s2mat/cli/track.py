@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -14,7 +15,7 @@ from s2mat.cli.app import ConfigOption, SetOption, app, console, handle_errors, 
 from s2mat.config import load_config
 from s2mat.datasets.kitti_tracking import KittiTrackingDetections, read_labels, write_results
 from s2mat.errors import DatasetError
-from s2mat.evaluation.tracking import evaluate_kitti
+from s2mat.evaluation.tracking import evaluate_kitti, json_safe
 from s2mat.kitti_track import run_sequence, sequence_length
 
 CLASSES = ("car", "pedestrian", "cyclist")
@@ -56,12 +57,14 @@ def track(
     if labels is None:
         return
     metrics = {c: evaluate_kitti(gt, results, c, n_frames) for c in CLASSES}
-    (out / "metrics.json").write_text(json.dumps({"sequences": names, "metrics": metrics}, indent=2))
+    (out / "metrics.json").write_text(
+        json.dumps(json_safe({"sequences": names, "metrics": metrics}), indent=2, allow_nan=False)
+    )
     table = Table(title="KITTI 3D MOT (3D IoU 0.25)")
     table.add_column("class")
     for col in COLUMNS:
         table.add_column(col, justify="right")
     for c in CLASSES:
         m = metrics[c]
-        table.add_row(c, *(f"{m[k]:.0f}" if k in ("IDS", "FRAG") else f"{m[k]:.2f}" for k in COLUMNS))
+        table.add_row(c, *("-" if not np.isfinite(m[k]) else f"{m[k]:.0f}" if k in ("IDS", "FRAG") else f"{m[k]:.2f}" for k in COLUMNS))
     console.print(table)

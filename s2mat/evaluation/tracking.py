@@ -248,7 +248,9 @@ def evaluate_kitti(
     """KITTI 3D MOT scores of one class (``car``, ``pedestrian`` or ``cyclist``) over sequences.
 
     ``gt`` and ``results`` map sequence names to label / result rows (camera frame). Returns
-    sAMOTA, AMOTA, MOTA, MOTP, IDS, FRAG, TP, FP, FN, recall, HOTA (percentages as 0..100).
+    sAMOTA, AMOTA, MOTA, MOTP, IDS, FRAG, TP, FP, FN, recall, HOTA (percentages as 0..100);
+    sAMOTA, AMOTA and MOTA are NaN (infinite for MOTA) when the class has no ground truth
+    (see :func:`json_safe` for writing them).
     """
     seqs = []
     for seq, g in gt.items():
@@ -268,9 +270,10 @@ def evaluate_kitti(
         if c.mota > best_mota:
             best_mota, best_thr = c.mota, thr
     best = _run(seqs, best_thr)
+    defined = first.n_gt > 0  # without ground truth of the class the scores are undefined (NaN)
     out = {
-        "sAMOTA": 100.0 * smota_sum / (NUM_SAMPLE_POINTS - 1),
-        "AMOTA": 100.0 * mota_sum / (NUM_SAMPLE_POINTS - 1),
+        "sAMOTA": 100.0 * smota_sum / (NUM_SAMPLE_POINTS - 1) if defined else float("nan"),
+        "AMOTA": 100.0 * mota_sum / (NUM_SAMPLE_POINTS - 1) if defined else float("nan"),
         "MOTA": 100.0 * best.mota,
         "MOTP": 100.0 * best.motp,
         "IDS": best.ids,
@@ -286,6 +289,21 @@ def evaluate_kitti(
     if hota:
         out["HOTA"] = 100.0 * _hota(seqs, best)
     return out
+
+
+def json_safe(value):
+    """``value`` (nested dicts / lists of numbers) with every NaN or infinity replaced by
+    None, so it serialises to valid JSON (a metric undefined for a class without ground
+    truth becomes ``null``)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 # ---------------------------------------------------------------------------- generic boxes
