@@ -112,19 +112,69 @@ def fit_boxes(points: np.ndarray, members: np.ndarray, starts: np.ndarray, headi
 def guess_classes(size: np.ndarray) -> list[ObjectClass]:
     """Coarse class from (K, 3) box sizes (length >= width, height), metres.
 
-    Cars: 2.5-6.5 m long, 1.2-2.6 m wide, 1.0-2.3 m tall; or one visible side of that
-    length (width under 1.2 m). Pedestrians: footprint within 1.1 x 1.1 m, 1.0-2.1 m tall.
-    Cyclists: 1.2-2.4 m long, under 1.1 m wide, 1.0-2.1 m tall. Anything else: other.
+    Cars: 2.5-6.5 m long, up to 2.6 m wide, 1.0-2.3 m tall (or one visible side of that
+    length, width under 1.2 m; or 3.5-6.5 m long and up to 3.8 m wide: a car joined to
+    street furniture beside it); or one end of a car seen head-on or from behind: 1.4-2.3 m
+    across, 0.5-2.0 m tall, unless tall and thin like a cyclist. Cyclists: 1.1-2.1 m long,
+    under 0.8 m wide, 1.6-2.1 m tall. Pedestrians: footprint 0.2-1.1 m, 1.0-2.1 m tall.
+    Anything else: other.
     """
     size = np.asarray(size, dtype=np.float64).reshape(-1, 3)
     length, width, height = size[:, 0], size[:, 1], size[:, 2]
     car = (length >= 2.5) & (length <= 6.5) & (width <= 2.6) & (height >= 1.0) & (height <= 2.3)
     car &= (width >= 1.2) | (length >= 3.0)
-    ped = (length <= 1.1) & (width <= 1.1) & (height >= 1.0) & (height <= 2.1)
-    cyc = (length > 1.1) & (length <= 2.4) & (width <= 1.1) & (height >= 1.0) & (height <= 2.1)
+    # A car joined to a trunk, pole or curb beside it: too wide, but car-long and car-tall.
+    car |= (length >= 3.5) & (length <= 6.5) & (width <= 3.8) & (height >= 1.0) & (height <= 2.3)
+    cyc = (length > 1.1) & (length <= 2.1) & (width <= 0.8) & (height >= 1.6) & (height <= 2.1)
+    car_end = (length >= 1.4) & (length < 2.5) & (width <= 2.3) & (height >= 0.5) & (height <= 2.0) & ~cyc
+    ped = (length <= 1.1) & (length >= 0.2) & (width <= 1.1) & (height >= 1.0) & (height <= 2.1)
     out = np.full(len(size), 3)
-    out[cyc] = 2
     out[ped] = 1
-    out[car] = 0
+    out[cyc] = 2
+    out[car | car_end] = 0
     names = [ObjectClass.CAR, ObjectClass.PEDESTRIAN, ObjectClass.CYCLIST, ObjectClass.OTHER]
     return [names[i] for i in out]
+
+
+# Footprints (length, width) a seen part is grown to, and the widest plausible footprint
+# beyond which the far side is trimmed; metres.
+PRIOR_FOOTPRINT = {ObjectClass.CAR: (4.4, 1.8), ObjectClass.PEDESTRIAN: (0.5, 0.45), ObjectClass.CYCLIST: (1.8, 0.6)}
+MAX_WIDTH = {ObjectClass.CAR: 2.1, ObjectClass.PEDESTRIAN: 1.1, ObjectClass.CYCLIST: 1.1}
+CAR_HEIGHT = 1.5  # metres; cars standing on the ground are at least this tall
+
+
+def complete_boxes(boxes: BoxArrays, classes: list[ObjectClass], ground_z: np.ndarray | None = None) -> None:
+    """Grow the boxes of partly seen road users to their class's footprint, in place (sensor frame).
+
+    A LiDAR sees the near side of an object: one flank, one end or a corner. The hidden part
+    lies behind what is seen, so each box keeps its near faces and grows away from the
+    sensor to at least ``PRIOR_FOOTPRINT``; a car box under 2.5 m long is one end of the car
+    and turns by 90 degrees first. A box wider than ``MAX_WIDTH`` (a car joined to a trunk or
+    pole on the curb) keeps its near side and is trimmed to the prior width. Car boxes
+    standing on the ground (``ground_z`` per box, NaN unknown) grow upwards to ``CAR_HEIGHT``.
+    """
+    for b, cls in enumerate(classes):  # a few dozen road users per scan
+        if cls not in PRIOR_FOOTPRINT:
+            continue
+        prior_l, prior_w = PRIOR_FOOTPRINT[cls]
+        length, width, height = boxes.size[b]
+        yaw = boxes.yaw[b]
+        if cls is ObjectClass.CAR and length < 2.5:  # one end: its length is the car's width
+            yaw = (yaw + 0.5 * np.pi) % np.pi
+            length, width = width, length
+        new_l = max(length, prior_l)
+        new_w = prior_w if width > MAX_WIDTH[cls] else max(width, prior_w)
+        c, s = np.cos(yaw), np.sin(yaw)
+        u, v = np.array([c, s]), np.array([-s, c])
+        centre = boxes.center[b, :2]
+        # Move each axis's far face (the seen near face stays where it is).
+        du = np.sign(centre @ u) or 1.0
+        dv = np.sign(centre @ v) or 1.0
+        boxes.center[b, :2] = centre + du * 0.5 * (new_l - length) * u + dv * 0.5 * (new_w - width) * v
+        boxes.size[b, :2] = new_l, new_w
+        boxes.yaw[b] = yaw
+        bottom = boxes.center[b, 2] - 0.5 * height
+        if (cls is ObjectClass.CAR and height < CAR_HEIGHT and ground_z is not None and np.isfinite(ground_z[b])
+                and bottom - ground_z[b] < 0.3):
+            boxes.size[b, 2] = CAR_HEIGHT
+            boxes.center[b, 2] = bottom + 0.5 * CAR_HEIGHT

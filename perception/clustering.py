@@ -56,6 +56,9 @@ class Clusters:
         return self.members[self.starts[cluster]:end]
 
 
+FACE_MAX_HEIGHT = 1.2  # metres; the two faces of a car seen end-on are each at most this tall
+
+
 def _grid_shape(config: ClusteringConfig) -> tuple[int, int, int]:
     n_xy = int(np.ceil(2 * config.max_range / config.voxel_size)) + 3
     n_z = int(np.ceil((config.max_z - config.min_z) / config.voxel_size)) + 3
@@ -119,6 +122,8 @@ def cluster_points(points: np.ndarray, ground_mask: np.ndarray | None, config: C
     inv_count = 1.0 / np.maximum(counts_v, 1)
     centroids = np.stack([np.bincount(point_vox, v, n_vox) * inv_count for v in (px, py, pz)], axis=1)
 
+    if config.merge_gap > 0:
+        vlabel = _merge_faces(centroids, vlabel, config)
     if hints:
         vlabel = _apply_hints(centroids, vlabel, counts_v, hints, config)
 
@@ -145,6 +150,60 @@ def cluster_points(points: np.ndarray, ground_mask: np.ndarray | None, config: C
     return Clusters(labels=labels, count=count, point_counts=point_counts,
                     voxel_centroids=centroids[kv], voxel_labels=voxel_labels, voxel_counts=counts_v[kv],
                     voxel_starts=voxel_starts.astype(np.int64), members=members, starts=starts)
+
+
+def _merge_faces(centroids: np.ndarray, vlabel: np.ndarray, config: ClusteringConfig) -> np.ndarray:
+    """Join the two faces of a vehicle seen end-on (voxel level).
+
+    Seen from ahead or behind, a car shows a low face (bumper, grille) and, farther along the
+    same beams, a taller one (windscreen, cabin); the hood or boot lid between them is nearly
+    parallel to the beams and returns too few points to connect them. Two components are
+    joined when each is at most ``FACE_MAX_HEIGHT`` tall, they cover the same azimuths, the farther one starts at most ``merge_gap``
+    behind the nearer one, reaches at least ``merge_rise`` higher and starts higher, and
+    the pair fits in ``merge_max_length`` along the beams.
+    """
+    n_raw = int(vlabel.max()) + 1 if len(vlabel) else 0
+    if n_raw < 2:
+        return vlabel
+    order = np.argsort(vlabel, kind="stable")
+    lab = vlabel[order]
+    starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+    c = centroids[order]
+    rng = np.hypot(c[:, 0], c[:, 1])
+    # Azimuth relative to each component's mean direction (no wrap-around inside a component).
+    mean_dir = np.add.reduceat(c[:, :2], starts, axis=0)
+    ref = np.arctan2(mean_dir[:, 1], mean_dir[:, 0])
+    run = np.diff(np.r_[starts, len(lab)])
+    rel = (np.arctan2(c[:, 1], c[:, 0]) - np.repeat(ref, run) + np.pi) % (2 * np.pi) - np.pi
+    half = 0.5 * config.voxel_size
+    r_lo = np.minimum.reduceat(rng, starts) - half
+    r_hi = np.maximum.reduceat(rng, starts) + half
+    z_lo = np.minimum.reduceat(c[:, 2], starts)
+    z_hi = np.maximum.reduceat(c[:, 2], starts)
+    pad = half / np.maximum(np.maximum.reduceat(rng, starts), 1.0)
+    a_lo = np.minimum.reduceat(rel, starts) + ref - pad
+    a_hi = np.maximum.reduceat(rel, starts) + ref + pad
+    # Only components small enough to be one face of a vehicle take part.
+    small = np.flatnonzero((r_hi - r_lo <= config.merge_max_length) & (run >= 2))
+    if len(small) < 2:
+        return vlabel
+    i, j = np.triu_indices(len(small), k=1)
+    i, j = small[i], small[j]
+    near_first = r_lo[i] <= r_lo[j]
+    a, b = np.where(near_first, i, j), np.where(near_first, j, i)  # a nearer, b farther
+    da = (a_lo[b] - ref[a] + np.pi) % (2 * np.pi) - np.pi + ref[a]  # b's interval near a's angles
+    db = da + (a_hi[b] - a_lo[b])
+    overlap = np.minimum(a_hi[a], db) - np.maximum(a_lo[a], da)
+    narrow = np.minimum(a_hi[a] - a_lo[a], a_hi[b] - a_lo[b])
+    ok = overlap >= 0.5 * narrow
+    ok &= (r_lo[b] - r_hi[a] <= config.merge_gap) & (r_hi[b] - r_lo[a] <= config.merge_max_length)
+    ok &= (z_hi[b] >= z_hi[a] + config.merge_rise) & (z_lo[b] > z_lo[a])
+    ok &= (z_hi[a] - z_lo[a] <= FACE_MAX_HEIGHT) & (z_hi[b] - z_lo[b] <= FACE_MAX_HEIGHT)
+    if not ok.any():
+        return vlabel
+    link = coo_matrix((np.ones(int(ok.sum()), np.int8), (lab[starts][a[ok]], lab[starts][b[ok]])), shape=(n_raw, n_raw))
+    _, joined = connected_components(link, directed=False)
+    return joined[vlabel].astype(np.int32)
 
 
 def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, hints: list[Box3D],

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perception.boxes import BoxArrays, fit_boxes, fit_headings, guess_classes
+from perception.boxes import BoxArrays, complete_boxes, fit_boxes, fit_headings, guess_classes
 from perception.clustering import Clusters, cluster_points
 from perception.config import ClusteringConfig, DetectionConfig
 from perception.ground import GroundModel
@@ -27,7 +27,6 @@ from perception.map_query import MapQuery
 from perception.types import Box3D, Detection, ObjectClass
 
 GROUND_CELL = 2.0  # metres; cell of the ground-height estimate used when only a mask is given
-MAX_GROUND_GAP = 0.8  # metres; boxes whose lowest point is this close above the ground reach down to it
 
 
 @dataclass
@@ -72,6 +71,42 @@ def _ground_height_from_mask(points: np.ndarray, ground_mask: np.ndarray, xy: np
     k = q[:, 0] * n_cell + q[:, 1]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count[k] > 0, total[k] / count[k], np.nan)
+
+
+OVERHEAD_CELL = 0.25  # metres; voxel of the overhead-returns test
+OVERHEAD_MIN_VOXELS = 2  # occupied voxels above a cluster that make it overhung
+
+
+def _overhung(points: np.ndarray, ground_mask: np.ndarray, boxes: BoxArrays, which: np.ndarray,
+              reach: float) -> np.ndarray:
+    """(len(which),) bool: the scan has returns above the top of each box, within ``reach``
+    metres, over the middle of its footprint (sensor frame)."""
+    cell = OVERHEAD_CELL
+    above = points[~ground_mask]
+    keys = np.unique(_cell_keys(above, cell))
+    out = np.zeros(len(which), bool)
+    if not len(keys):
+        return out
+    levels = np.arange(cell, reach + 1e-9, cell)
+    for n, b in enumerate(which.tolist()):  # a few dozen small boxes; each test is vectorised
+        length, width = boxes.size[b, 0], boxes.size[b, 1]
+        u = np.arange(-0.3 * length, 0.3 * length + 1e-9, cell) if length > cell else np.zeros(1)
+        v = np.arange(-0.3 * width, 0.3 * width + 1e-9, cell) if width > cell else np.zeros(1)
+        uu, vv = np.meshgrid(u, v)
+        c, s_ = np.cos(boxes.yaw[b]), np.sin(boxes.yaw[b])
+        x = boxes.center[b, 0] + c * uu.ravel() - s_ * vv.ravel()
+        y = boxes.center[b, 1] + s_ * uu.ravel() + c * vv.ravel()
+        top = boxes.center[b, 2] + 0.5 * boxes.size[b, 2]
+        q = np.stack([np.repeat(x, len(levels)), np.repeat(y, len(levels)), np.tile(top + levels, len(x))], axis=1)
+        qk = np.unique(_cell_keys(q, cell))
+        pos = np.clip(np.searchsorted(keys, qk), 0, len(keys) - 1)
+        out[n] = np.count_nonzero(keys[pos] == qk) >= OVERHEAD_MIN_VOXELS
+    return out
+
+
+def _cell_keys(points: np.ndarray, cell: float) -> np.ndarray:
+    k = np.floor(np.asarray(points, dtype=np.float64) / cell).astype(np.int64) + (1 << 20)
+    return (k[:, 0] << 42) | (k[:, 1] << 21) | k[:, 2]
 
 
 def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config: DetectionConfig | None = None,
@@ -126,14 +161,29 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
         bottom = boxes.center[:, 2] - 0.5 * boxes.size[:, 2]
         top = bottom + boxes.size[:, 2]
         gap = bottom - ground_z
-        reach = np.isfinite(gap) & (gap > 0) & (gap < MAX_GROUND_GAP)
+        reach = np.isfinite(gap) & (gap > 0) & (gap < config.max_ground_gap)
         bottom = np.where(reach, ground_z, bottom)
         boxes.center[:, 2] = 0.5 * (bottom + top)
         boxes.size[:, 2] = top - bottom
+        floating = np.isfinite(gap) & (gap >= config.max_ground_gap)
+    else:
+        floating = np.zeros(0, bool)
+        ground_z = np.zeros(0)
     classes = guess_classes(boxes.size)
+    # Road users stand on the ground; small ones have open sky above them (a trunk has its
+    # crown, a pole its lamp, a facade its upper floors).
+    small = np.array([c in (ObjectClass.PEDESTRIAN, ObjectClass.CYCLIST) for c in classes], dtype=bool)
+    overhung = np.zeros(k, bool)
+    if config.overhead_reach > 0 and small.any():
+        overhung[small] = _overhung(pts, mask, boxes, np.flatnonzero(small), config.overhead_reach)
+    not_road_user = floating | overhung
+    classes = [ObjectClass.OTHER if n else c for c, n in zip(classes, not_road_user.tolist(), strict=True)]
+    if config.complete_boxes and k:
+        complete_boxes(boxes, classes, ground_z)
 
     # Structure by shape.
     structure = oversized | (boxes.size[:, 0] > clustering.max_extent) | (boxes.size[:, 2] > config.max_height)
+    structure |= not_road_user
     in_range = np.hypot(boxes.center[:, 0], boxes.center[:, 1]) <= config.max_range
 
     # Structure and dynamic candidates by the static map.

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from collections import Counter, deque
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -35,6 +36,16 @@ log = logging.getLogger(__name__)
 
 # Moving tracks' boxes are grown by this much when their points are kept out of the map.
 TRACK_BOX_MARGIN = 0.3  # metres
+# A track is moving only when its filtered centre went somewhere: over MOTION_WINDOW seconds
+# it moved at least MIN_DISPLACEMENT, along a path at most 1 / MIN_STRAIGHTNESS times longer
+# than the net displacement (a box that jitters around a fixed object goes nowhere).
+MOTION_WINDOW = 1.0  # seconds
+MIN_DISPLACEMENT = 0.5  # metres
+MIN_STRAIGHTNESS = 0.6
+# Static-map evidence about a track's points (shares of its cluster's voxels).
+STATIC_SHARE = 0.5  # in persistent static occupancy: the track sits inside the static world
+FREE_SHARE = 0.2  # seen free before: something arrived there
+STATIC_FRAMES = 3  # matched frames inside static occupancy (and never in free space) that demote a track
 
 
 @dataclass
@@ -72,10 +83,34 @@ def _points_in_boxes(points: np.ndarray, boxes: list[Box3D], margin: float) -> n
     return inside
 
 
-def _reportable(track: Track) -> bool:
-    """Road users are reported; an unclassified object only while it moves (a bush or a pole
-    that the tracker follows stays internal)."""
-    return track.object_class is not ObjectClass.OTHER or track.moving
+@dataclass
+class TrackEvidence:
+    """What the pipeline remembers of one track beyond the tracker's state (world frame)."""
+
+    votes: Counter = field(default_factory=Counter)  # class guesses of its detections, by points
+    history: deque = field(default_factory=lambda: deque(maxlen=40))  # (time, x, y) of the filtered centre
+    static_frames: int = 0  # matched frames with its cluster inside persistent static occupancy
+    free_frames: int = 0  # matched frames with its cluster in space the map had seen free
+    moving: bool = False
+
+    def object_class(self, fallback: ObjectClass) -> ObjectClass:
+        """The class most of its points were guessed as."""
+        return max(self.votes, key=self.votes.get) if self.votes else fallback
+
+    @property
+    def structure(self) -> bool:
+        """It sits inside the static world and never entered free space: structure, not an object."""
+        return self.free_frames == 0 and self.static_frames >= STATIC_FRAMES
+
+    def went_somewhere(self, now: float) -> bool:
+        """Consistent displacement over the last MOTION_WINDOW seconds (see module constants)."""
+        recent = [(t, x, y) for t, x, y in self.history if t >= now - MOTION_WINDOW - 1e-6]
+        if len(recent) < 4 or recent[-1][0] - recent[0][0] < 0.5 * MOTION_WINDOW:
+            return False
+        xy = np.array([(x, y) for _, x, y in recent])
+        net = float(np.linalg.norm(xy[-1] - xy[0]))
+        path = float(np.sum(np.linalg.norm(np.diff(xy, axis=0), axis=1)))
+        return net >= MIN_DISPLACEMENT and net >= MIN_STRAIGHTNESS * path
 
 
 class S2MAT:
@@ -102,6 +137,7 @@ class S2MAT:
         self.map = StaticMap(cfg.mapping, max_range=cfg.sensor.max_range)
         self.tracker = MultiObjectTracker(cfg.tracking)
         self._tracks: list[Track] = []  # confirmed tracks of the last frame, world frame
+        self._evidence: dict[int, TrackEvidence] = {}
         self._last_time: float | None = None
         self.frames = 0
 
@@ -159,7 +195,8 @@ class S2MAT:
         pose = self.odometry.register(points, ~believed_dynamic, times, frame.timestamp)
         lap("odometry")
 
-        # 4. Tracking, with detections placed by the registered pose.
+        # 4. Tracking, with detections placed by the registered pose; then the static map's
+        #    evidence and the track's own history decide what is a moving road user.
         correction = pose @ np.linalg.inv(guess)
         detections = [
             Detection(box=_transform_box(d.box, correction), score=d.score, object_class=d.object_class,
@@ -167,18 +204,37 @@ class S2MAT:
             for d in found.detections
         ]
         tracks = self.tracker.step(detections, frame.timestamp)
+        tracks = self._judge(tracks, found, use_map, frame.timestamp)
         confirmed = [t for t in tracks if t.state in (TrackState.CONFIRMED, TrackState.COASTING) and t.hits >= 1]
         lap("tracking")
 
-        # 5. Split points and grow the maps with the static ones.
-        dynamic = candidate.copy()
+        # 5. Split points: moving tracks' points and dynamic candidates that are not a known
+        #    still object are dynamic; grow the maps with the rest.
+        dynamic = np.zeros(len(points), dtype=bool)
         if cfg.coupling.tracks_to_map:
-            for track in confirmed:
-                if track.moving and track.point_indices is not None and track.state is TrackState.CONFIRMED:
+            settled = set()
+            for track in tracks:
+                if track.point_indices is None:
+                    continue
+                if track.moving:
                     dynamic[track.point_indices] = True
+                elif track.state is TrackState.CONFIRMED:
+                    settled.add(track.track_id)
+            index = self.tracker.detection_index()
+            still = np.zeros(len(detections), dtype=bool)
+            for track, d in zip(tracks, index.tolist(), strict=True):
+                if d >= 0 and track.track_id in settled:
+                    still[d] = True
+            for d, det in enumerate(detections):
+                if det.dynamic_candidate and not still[d] and det.point_indices is not None:
+                    dynamic[det.point_indices] = True
+        else:
+            dynamic = candidate.copy()
         static = ~dynamic
         self.odometry.update_map(static)
-        self.map.integrate(points, pose, static)
+        scan = self.odometry.last_scan  # deskewed points when per-point times were given
+        map_points = points if scan is None or len(scan.points) != len(points) else scan.points
+        self.map.integrate(map_points, pose, static)
         lap("mapping")
 
         sub = np.full(len(points), PointLabel.STATIC, dtype=np.uint8)
@@ -189,6 +245,32 @@ class S2MAT:
         self._last_time = frame.timestamp
         self.frames += 1
         timing["total"] = float(sum(timing.values()))
+        reported = [t for t in confirmed if t.state is TrackState.CONFIRMED
+                    and (t.object_class is not ObjectClass.OTHER or t.moving)]
         return StepResult(index=frame.index, timestamp=frame.timestamp, pose=pose, labels=labels,
-                          tracks=[t for t in confirmed if t.state is TrackState.CONFIRMED and _reportable(t)],
-                          detections=detections, timing=timing)
+                          tracks=reported, detections=detections, timing=timing)
+
+    def _judge(self, tracks: list[Track], found: DetectionOutput, use_map: bool, now: float) -> list[Track]:
+        """Tracks with the class their detections voted for and a moving flag that needs the
+        tracker's flag, consistent displacement, and no static-map evidence of structure."""
+        index = self.tracker.detection_index()
+        live = {t.track_id for t in tracks}
+        self._evidence = {k: v for k, v in self._evidence.items() if k in live}
+        out = []
+        for track, d in zip(tracks, index.tolist(), strict=True):
+            ev = self._evidence.setdefault(track.track_id, TrackEvidence())
+            ev.history.append((now, float(track.box.center[0]), float(track.box.center[1])))
+            if d >= 0:
+                c = int(found.detection_cluster[d])
+                ev.votes[found.classes[c]] += int(found.clusters.point_counts[c])
+                if use_map:
+                    if found.free_share[c] >= FREE_SHARE:
+                        ev.free_frames += 1
+                    elif found.occupied_share[c] >= STATIC_SHARE:
+                        ev.static_frames += 1
+            if ev.structure or not track.moving:
+                ev.moving = False
+            elif not ev.moving:
+                ev.moving = ev.went_somewhere(now)
+            out.append(replace(track, object_class=ev.object_class(track.object_class), moving=ev.moving))
+        return out

@@ -62,7 +62,7 @@ def run_dataset(dataset: Dataset, config: S2MATConfig, out_dir: str | os.PathLik
     s2mat = S2MAT(config)
     truth = RunGroundTruth()
     poses, totals, timing_rows = [], [], []
-    tracks_by_frame: dict[int, list[tuple[int, Box3D]]] = {}
+    tracks_by_frame: dict[int, list[tuple[int, Box3D, bool]]] = {}
     tails: dict[int, list[np.ndarray]] = defaultdict(list)
     moving: dict[int, bool] = {}
     dynamic_world: list[np.ndarray] = []
@@ -82,7 +82,7 @@ def run_dataset(dataset: Dataset, config: S2MATConfig, out_dir: str | os.PathLik
                 totals.append(result.timing["total"])
                 timing_rows.append({"frame": result.index, **result.timing})
                 # Frame numbers in the outputs follow the dataset's own indices.
-                tracks_by_frame[len(poses) - 1] = [(t.track_id, t.box) for t in result.tracks]
+                tracks_by_frame[len(poses) - 1] = [(t.track_id, t.box, t.moving) for t in result.tracks]
                 for t in result.tracks:
                     tails[t.track_id] = (tails[t.track_id] + [t.box.center])[-TAIL_FRAMES:]
                     moving[t.track_id] = moving.get(t.track_id, False) or t.moving

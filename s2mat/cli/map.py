@@ -27,7 +27,7 @@ from s2mat.datasets import open_dataset
 METRIC_ROWS = {
     "static_map": [("SA", "sa", "%"), ("DA", "da", "%"), ("AA", "aa", "%"), ("HA", "ha", "%")],
     "tracking": [("HOTA", "HOTA", ""), ("MOTA", "MOTA", ""), ("IDF1", "IDF1", ""), ("ID switches", "IDS", ""),
-                 ("false tracks", "false_tracks", "")],
+                 ("false tracks", "false_tracks", ""), ("moving flag right", "moving_flag_accuracy", "%")],
     "odometry": [("ATE", "ate_m", "m"), ("relative error", "rel_translation_pct", "%")],
     "timing": [("median", "median_ms", "ms/frame"), ("95th percentile", "p95_ms", "ms/frame")],
 }

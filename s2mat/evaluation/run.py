@@ -6,14 +6,18 @@
 - tracking: MOTA, IDF1, IDS, HOTA at 3D IoU 0.25 on objects within ``TRACK_RADIUS`` of the
   sensor with at least ``MIN_OBJECT_POINTS`` points, the run's boxes brought into the
   ground-truth world frame through each frame's pose pair (so drift is not counted twice),
-  plus the number of false tracks (ids that never come near any ground-truth object);
+  plus the number of false tracks (ids that never come near any ground-truth object) and
+  the share of matched object-frames (3D IoU >= 0.25, one-to-one) whose moving flag agrees
+  with the ground truth's;
 - odometry: ATE (m) and relative translation error (percent);
 - timing: median and 95th percentile milliseconds per frame.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -36,6 +40,7 @@ class RunGroundTruth:
         self.points: list[np.ndarray] = []  # sensor-frame labelled points per frame
         self.moving: list[np.ndarray] = []
         self.boxes: list[list[tuple[int, Box3D]]] = []
+        self.box_moving: list[dict[int, bool]] = []  # ground-truth moving flag per scored object
 
     def add(self, frame: Frame, min_range: float, max_range: float) -> None:
         gt = frame.ground_truth
@@ -49,6 +54,7 @@ class RunGroundTruth:
             self.points.append(np.zeros((0, 3), np.float32))
             self.moving.append(np.zeros(0, bool))
         boxes = []
+        flags: dict[int, bool] = {}
         if gt is not None and gt.pose is not None:
             counts = {}
             if gt.instance is not None:
@@ -59,7 +65,9 @@ class RunGroundTruth:
                 near = np.linalg.norm(b.box.center[:2] - sensor[:2]) <= TRACK_RADIUS
                 if near and (gt.instance is None or counts.get(b.instance_id, 0) >= MIN_OBJECT_POINTS):
                     boxes.append((b.instance_id, b.box))
+                    flags[b.instance_id] = bool(b.moving)
         self.boxes.append(boxes)
+        self.box_moving.append(flags)
 
     @property
     def has_poses(self) -> bool:
@@ -94,30 +102,47 @@ def static_map_metrics(truth: RunGroundTruth, poses: np.ndarray, is_kept) -> dic
     return static_map_scores(points, dynamic, kept).as_dict()
 
 
-def tracking_metrics(truth: RunGroundTruth, poses: np.ndarray,
-                     tracks: Mapping[int, Sequence[tuple[int, Box3D]]]) -> dict:
-    """MOTA / IDF1 / IDS / HOTA and false tracks; ``tracks`` per frame index, world frame of the run."""
-    from s2mat.evaluation.tracking import score_boxes
+def tracking_metrics(truth: RunGroundTruth, poses: np.ndarray, tracks: Mapping[int, Sequence[tuple]]) -> dict:
+    """MOTA / IDF1 / IDS / HOTA, false tracks and moving-flag accuracy.
+
+    ``tracks`` per frame position: ``(id, Box3D)`` or ``(id, Box3D, moving)`` in the run's
+    world frame.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    from s2mat.evaluation.tracking import IOU_THRESHOLD, boxes_to_array, iou_3d, score_boxes
 
     predictions: list[list[tuple[int, Box3D]]] = []
     near_gt: dict[int, bool] = {}
+    agree = pairs = 0
     for i, (gt_pose, pose) in enumerate(zip(truth.gt_poses, poses, strict=False)):
         to_gt = gt_pose @ np.linalg.inv(pose)
         yaw = np.arctan2(to_gt[1, 0], to_gt[0, 0])
         sensor = gt_pose[:3, 3]
-        frame_preds = []
+        frame_preds, frame_moving = [], []
         centres = np.array([b.center for _, b in truth.boxes[i]]).reshape(-1, 3)
-        for track_id, box in tracks.get(i, []):
+        for entry in tracks.get(i, []):
+            track_id, box = entry[0], entry[1]
             moved = Box3D(to_gt[:3, :3] @ box.center + to_gt[:3, 3], box.size, box.yaw + yaw)
             if np.linalg.norm(moved.center[:2] - sensor[:2]) <= TRACK_RADIUS:
                 frame_preds.append((track_id, moved))
+                frame_moving.append(bool(entry[2]) if len(entry) > 2 else None)
                 close = bool(len(centres)) and bool(
                     np.min(np.linalg.norm(centres[:, :2] - moved.center[:2], axis=1)) < FALSE_TRACK_DISTANCE)
                 near_gt[track_id] = near_gt.get(track_id, False) or close
         predictions.append(frame_preds)
+        if truth.boxes[i] and frame_preds and all(m is not None for m in frame_moving):
+            iou = iou_3d(boxes_to_array([b for _, b in truth.boxes[i]]), boxes_to_array([b for _, b in frame_preds]))
+            rows, cols = linear_sum_assignment(-iou)
+            for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+                if iou[r, c] >= IOU_THRESHOLD:
+                    pairs += 1
+                    agree += truth.box_moving[i][truth.boxes[i][r][0]] == frame_moving[c]
     scores = score_boxes(truth.boxes[: len(predictions)], predictions)
     scores["false_tracks"] = int(sum(not v for v in near_gt.values()))
     scores["tracks"] = len(near_gt)
+    scores["moving_flag_accuracy"] = 100.0 * agree / pairs if pairs else float("nan")
+    scores["moving_flag_pairs"] = pairs
     return scores
 
 
@@ -130,7 +155,7 @@ def timing_metrics(totals_ms: Iterable[float]) -> dict:
 
 
 def evaluate_run(truth: RunGroundTruth, poses: np.ndarray, is_kept,
-                 tracks: Mapping[int, Sequence[tuple[int, Box3D]]], totals_ms: Sequence[float]) -> dict:
+                 tracks: Mapping[int, Sequence[tuple]], totals_ms: Sequence[float]) -> dict:
     """Every score the ground truth allows; sections without ground truth are left out."""
     poses = np.asarray(poses)
     metrics: dict[str, dict] = {}
@@ -145,3 +170,53 @@ def evaluate_run(truth: RunGroundTruth, poses: np.ndarray, is_kept,
                                "path_length_m": odo.path_length}
     metrics["timing"] = timing_metrics(totals_ms)
     return metrics
+
+
+def evaluate_outputs(out_dir: str | os.PathLike[str], dataset: Iterable[Frame]) -> tuple[dict, int]:
+    """Score the files of an earlier ``s2mat map`` run in ``out_dir`` against ``dataset``'s
+    ground truth, without re-running: ``static_map.ply`` (+ sidecar), ``poses_kitti.txt``,
+    ``tracks.jsonl``, ``timing.jsonl`` and ``config.yaml``. Frames without points are skipped
+    as the run skipped them; a run that stopped early is scored on the frames it wrote.
+    Returns the metrics and the number of frames scored. Raises
+    :class:`~s2mat.errors.DatasetError` when a file is missing or unreadable.
+    """
+    from mapping.errors import MapFileError
+    from mapping.static_map import StaticMap
+    from s2mat.config import load_config
+    from s2mat.datasets.poses import read_kitti_poses
+    from s2mat.errors import DatasetError
+    from s2mat.outputs import MAP_FILENAME, read_timing, read_tracks_jsonl
+
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise DatasetError(f"{out} is not a folder of s2mat map outputs")
+    for name in (MAP_FILENAME, "poses_kitti.txt", "tracks.jsonl", "config.yaml"):
+        if not (out / name).is_file():
+            raise DatasetError(f"{out / name} is missing: {out} does not hold the outputs of s2mat map")
+    try:
+        static_map = StaticMap.load(out / MAP_FILENAME)
+    except MapFileError as exc:
+        raise DatasetError(str(exc)) from None
+    config = load_config(out / "config.yaml")
+    poses = read_kitti_poses(out / "poses_kitti.txt")
+    try:
+        records = read_tracks_jsonl(out / "tracks.jsonl")
+        timing = read_timing(out / "timing.jsonl") if (out / "timing.jsonl").is_file() else []
+    except (ValueError, KeyError) as exc:
+        raise DatasetError(f"{out}: a track or timing line is not valid JSON ({exc})") from None
+    truth = RunGroundTruth()
+    tracks: dict[int, list[tuple[int, Box3D, bool]]] = {}
+    for frame in dataset:
+        if len(truth.gt_poses) >= len(poses):
+            break
+        if len(frame) == 0:
+            continue
+        position = len(truth.gt_poses)
+        truth.add(frame, config.sensor.min_range, config.sensor.max_range)
+        tracks[position] = [(int(r["id"]), Box3D(r["center"], r["size"], r["yaw"]), bool(r["moving"]))
+                            for r in records.get(frame.index, [])]
+    if len(truth.gt_poses) < len(poses):
+        raise DatasetError(f"{out} holds {len(poses)} poses but the data set has only {len(truth.gt_poses)} frames "
+                           "with points: is it the input of that run?")
+    totals = [float(t["total"]) for t in timing if "total" in t]
+    return evaluate_run(truth, poses, static_map.is_static, tracks, totals), len(poses)

@@ -39,8 +39,6 @@ def test_poses_follow_the_ground_truth_trajectory(street, full_run):
     assert absolute_trajectory_error(gt, est) < 0.02 * path
 
 
-@pytest.mark.xfail(strict=True, reason="open in issue 6: about 7 % of static points are still labelled dynamic "
-                   "(facade and vegetation clusters tracked as moving)")
 def test_moving_points_are_labelled_dynamic_and_static_points_are_not(street, full_run):
     _, results = full_run
     later = slice(10, None)  # the loop needs a few frames of map and tracks
