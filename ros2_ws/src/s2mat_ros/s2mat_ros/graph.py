@@ -1,0 +1,95 @@
+"""Running the nodes: one process with one executor (composed), or one node per process."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+
+NODE_MODULES = {"mapping": "s2mat_ros.mapping_node", "perception": "s2mat_ros.perception_node"}
+
+
+def spin_nodes(factories: Sequence[type[Node]], args: list[str] | None = None) -> None:
+    """Create the nodes in one context and spin them on one multi-threaded executor until
+    Ctrl-C or an external shutdown; then destroy them and shut down cleanly."""
+    rclpy.init(args=args if args is not None else sys.argv)
+    nodes: list[Node] = []
+    executor = MultiThreadedExecutor(num_threads=4)
+    try:
+        for factory in factories:
+            nodes.append(factory())
+            executor.add_node(nodes[-1])
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        executor.shutdown()
+        for node in nodes:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+
+
+def composed_main(args: list[str] | None = None) -> None:
+    """Console script ``s2mat_graph``: mapping and perception in one process."""
+    from s2mat_ros.mapping_node import MappingNode
+    from s2mat_ros.perception_node import PerceptionNode
+
+    spin_nodes([MappingNode, PerceptionNode], args)
+
+
+def ros_args(params: Path | None, extra: Sequence[str] = ()) -> list[str]:
+    """``--ros-args`` for a params file and extra ``-p name:=value`` style arguments."""
+    out = ["--ros-args"]
+    if params is not None:
+        out += ["--params-file", str(params)]
+    return out + list(extra)
+
+
+def start_processes(params: Path | None, extra: Sequence[str] = ()) -> list[subprocess.Popen]:
+    """One process per node (they talk over DDS), with the same parameters."""
+    return [subprocess.Popen([sys.executable, "-m", module, *ros_args(params, extra)])
+            for module in NODE_MODULES.values()]
+
+
+def wait_processes(procs: list[subprocess.Popen]) -> int:
+    """Wait for the node processes. Ctrl-C reaches them through the terminal's process group;
+    children still running 5 s later (or on SIGTERM) are sent SIGINT, then killed after 10 s.
+    Returns 0 when every node ended cleanly or by Ctrl-C, else the first failing status."""
+    def forward(signum: int = signal.SIGINT, _frame: object = None) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+
+    def settle(grace: float) -> None:
+        try:
+            for p in procs:
+                p.wait(grace)
+        except subprocess.TimeoutExpired:
+            forward()
+            try:
+                for p in procs:
+                    p.wait(10.0)
+            except subprocess.TimeoutExpired:
+                for p in procs:
+                    p.kill()
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        try:
+            for p in procs:
+                p.wait()
+        except KeyboardInterrupt:
+            settle(5.0)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    for p in procs:
+        p.wait()
+    bad = [p.returncode for p in procs if p.returncode not in (0, -signal.SIGINT)]
+    return bad[0] if bad else 0

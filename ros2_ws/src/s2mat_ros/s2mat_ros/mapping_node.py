@@ -1,0 +1,239 @@
+"""The ``mapping`` node: odometry and the static map; leads the per-frame lockstep with ``perception``.
+
+Subscribes: the input ``PointCloud2`` (sensor-data QoS) and the perception node's masks.
+Publishes: ``/s2mat/odometry`` (``nav_msgs/Odometry``), ``/s2mat/path`` (``nav_msgs/Path``),
+``/s2mat/static_map/updates`` (voxels new since the last update, every ``map_update_period`` s
+of input time) and ``/s2mat/static_map`` (every kept voxel, every ``map_full_period`` s), both
+reliable + transient-local. All stamps are the input cloud's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from nav_msgs.msg import Odometry, Path
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock, ClockType
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import PointCloud2
+from std_msgs.msg import Header
+
+from s2mat.errors import PointCloud2Error
+from s2mat.loop_parts import FrameStart, MappingHalf
+from s2mat.types import Frame
+from s2mat_ros import outputs, wire
+from s2mat_ros.frames import cloud_to_frame, guarded
+from s2mat_ros.params import declare_config, declare_settings
+
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+UPDATES = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+RELIABLE = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+MAX_PATH = 100_000  # poses kept in the published path
+
+
+@dataclass
+class _InFlight:
+    seq: int
+    msg_stamp: Any
+    frame_id: str
+    start: FrameStart
+    deadline: float
+    waiting: str  # "believed_dynamic" or "dynamic"
+    pose: np.ndarray | None = None
+    received: float = 0.0  # wall time the cloud arrived
+
+
+class MappingNode(Node):
+    """Thin wrapper of :class:`s2mat.loop_parts.MappingHalf`; see the package README for the protocol."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("mapping", **kwargs)
+        self.settings = declare_settings(self)
+        self.config = declare_config(self)
+        self.half = MappingHalf(self.config)
+        self.world_frame = str(self.settings["world_frame"])
+        self.pending: deque[tuple[Frame, Any, str, float]] = deque()
+        self.current: _InFlight | None = None
+        self.seq = 0
+        self.index = 0
+        self.stats = {"received": 0, "malformed": 0, "skipped": 0, "processed": 0, "aborted": 0, "resets": 0}
+        self.path = Path()
+        self._published_keys = np.zeros(0, dtype=np.int64)
+        self._last_update: float | None = None
+        self._last_full: float | None = None
+        group = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(PointCloud2, self.settings["input_topic"], guarded(self, self._on_cloud), qos_profile_sensor_data,
+                                 callback_group=group)
+        self.create_subscription(PointCloud2, wire.MAP_QUERY, guarded(self, self._on_query), wire.INTERNAL_QOS, callback_group=group)
+        self.create_subscription(PointCloud2, wire.BELIEVED_DYNAMIC, guarded(self, self._on_believed_dynamic), wire.INTERNAL_QOS,
+                                 callback_group=group)
+        self.create_subscription(PointCloud2, wire.DYNAMIC, guarded(self, self._on_dynamic), wire.INTERNAL_QOS, callback_group=group)
+        self.pub_start = self.create_publisher(PointCloud2, wire.FRAME_START, wire.INTERNAL_QOS)
+        self.pub_evidence = self.create_publisher(PointCloud2, wire.MAP_EVIDENCE, wire.INTERNAL_QOS)
+        self.pub_pose = self.create_publisher(PointCloud2, wire.POSE, wire.INTERNAL_QOS)
+        self.pub_odometry = self.create_publisher(Odometry, "/s2mat/odometry", RELIABLE)
+        self.pub_path = self.create_publisher(Path, "/s2mat/path", RELIABLE)
+        self.pub_map = self.create_publisher(PointCloud2, "/s2mat/static_map", LATCHED)
+        self.pub_updates = self.create_publisher(PointCloud2, "/s2mat/static_map/updates", UPDATES)
+        # Timeouts run on the wall clock: under use_sim_time a paused /clock must not stall them.
+        self.create_timer(0.1, guarded(self, self._check_timeout), callback_group=group, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.get_logger().info(f"mapping node ready: input {self.settings['input_topic']}, "
+                               f"world frame {self.world_frame}")
+
+    # ------------------------------------------------------------------ input
+    def _on_cloud(self, msg: PointCloud2) -> None:
+        self.stats["received"] += 1
+        try:
+            frame = cloud_to_frame(msg, index=self.index)
+        except PointCloud2Error as exc:
+            self.stats["malformed"] += 1
+            self.get_logger().warning(f"dropped a malformed PointCloud2 stamped {wire.stamp_ns(msg.header.stamp)} ns "
+                                      f"on {self.settings['input_topic']}: {exc}")
+            return
+        self.index += 1
+        self.pending.append((frame, msg.header.stamp, msg.header.frame_id, time.monotonic()))
+        limit = max(1, int(self.settings["max_pending"]))
+        while len(self.pending) > limit:
+            old = self.pending.popleft()[0]
+            self.stats["skipped"] += 1
+            self.get_logger().warning(f"skipped the cloud at {old.timestamp:.3f} s: the previous frame is still "
+                                      "in flight (raise max_pending to queue more)")
+        self._start_next()
+
+    def _start_next(self) -> None:
+        while self.current is None and self.pending:
+            frame, stamp, frame_id, received = self.pending.popleft()
+            try:
+                start = self.half.begin(frame)
+            except Exception as exc:  # noqa: BLE001 - a node never dies on input
+                self.get_logger().error(f"frame at {frame.timestamp:.3f} s failed to start: {exc}")
+                continue
+            if start.reset:
+                self._on_reset(stamp)
+            self.seq += 1
+            self.current = _InFlight(self.seq, stamp, frame_id, start,
+                                     time.monotonic() + float(self.settings["lockstep_timeout"]), "believed_dynamic",
+                                     received=received)
+            self.pub_start.publish(wire.frame_start(stamp, self.seq, start.guess, start.use_map, start.reset))
+
+    def _on_reset(self, stamp: Any) -> None:
+        self.stats["resets"] += 1
+        self.path = Path()
+        self._published_keys = np.zeros(0, dtype=np.int64)
+        self._last_update = self._last_full = None
+        header = Header(stamp=stamp, frame_id=self.world_frame)
+        self.pub_map.publish(outputs.cloud(header, np.zeros((0, 3))))
+
+    # ------------------------------------------------------------------ lockstep
+    def _current(self, msg: Any, waiting: str | None = None) -> _InFlight | None:
+        cur = self.current
+        if cur is None or wire.seq_of(msg) != cur.seq or (waiting is not None and cur.waiting != waiting):
+            return None
+        return cur
+
+    def _on_query(self, msg: PointCloud2) -> None:
+        cur = self._current(msg, "believed_dynamic")
+        if cur is None:
+            return
+        free, occupied = self.half.evidence(wire.read_points(msg))
+        self.pub_evidence.publish(wire.evidence(msg.header.stamp, cur.seq, free, occupied))
+
+    def _on_believed_dynamic(self, msg: PointCloud2) -> None:
+        cur = self._current(msg, "believed_dynamic")
+        if cur is None:
+            return
+        mask = wire.read_mask(msg)
+        if mask is None or len(mask) != len(cur.start.points):
+            self._abort(f"perception could not process the frame at {cur.start.timestamp:.3f} s"
+                        + ("" if mask is None else f" (mask of {len(mask)} points for {len(cur.start.points)})"))
+            return
+        try:
+            cur.pose = self.half.register(cur.start, mask)
+        except Exception as exc:  # noqa: BLE001
+            self._abort(f"registration failed at {cur.start.timestamp:.3f} s: {exc}")
+            return
+        cur.waiting = "dynamic"
+        cur.deadline = time.monotonic() + float(self.settings["lockstep_timeout"])
+        self.pub_pose.publish(wire.pose(cur.msg_stamp, cur.seq, cur.pose))
+        header = Header(stamp=cur.msg_stamp, frame_id=self.world_frame)
+        self.pub_odometry.publish(outputs.odometry(header, cur.frame_id, cur.pose))
+        self.path.header = header
+        self.path.poses.append(outputs.pose_stamped(header, cur.pose))
+        del self.path.poses[:-MAX_PATH]
+        self.pub_path.publish(self.path)
+
+    def _on_dynamic(self, msg: PointCloud2) -> None:
+        cur = self._current(msg, "dynamic")
+        if cur is None:
+            return
+        mask = wire.read_mask(msg)
+        if mask is None or len(mask) != len(cur.start.points):
+            self.get_logger().error(f"no dynamic mask for the frame at {cur.start.timestamp:.3f} s; "
+                                    "mapping it as all static")
+            mask = np.zeros(len(cur.start.points), dtype=bool)
+        self._finish(cur, mask)
+
+    def _finish(self, cur: _InFlight, dynamic: np.ndarray) -> None:
+        try:
+            self.half.finish(cur.start, cur.pose, dynamic)
+            self._publish_map(cur.msg_stamp, cur.start.timestamp)
+        except Exception as exc:  # noqa: BLE001
+            self.get_logger().error(f"mapping the frame at {cur.start.timestamp:.3f} s failed: {exc}")
+        self.stats["processed"] += 1
+        self.current = None
+        self._start_next()
+
+    def _abort(self, why: str) -> None:
+        self.get_logger().warning(f"{why}; frame dropped")
+        self.stats["aborted"] += 1
+        self.current = None
+        self._start_next()
+
+    def _check_timeout(self) -> None:
+        cur = self.current
+        if cur is None or time.monotonic() < cur.deadline:
+            return
+        if cur.waiting == "believed_dynamic":
+            self._abort(f"no answer from perception within {self.settings['lockstep_timeout']} s "
+                        f"for the frame at {cur.start.timestamp:.3f} s")
+        else:
+            self.get_logger().error(f"no dynamic mask within {self.settings['lockstep_timeout']} s for the frame "
+                                    f"at {cur.start.timestamp:.3f} s; mapping it as all static")
+            self._finish(cur, np.zeros(len(cur.start.points), dtype=bool))
+
+    # ------------------------------------------------------------------ map
+    def _publish_map(self, stamp: Any, t: float) -> None:
+        """Voxels new since the last update every ``map_update_period`` s of input time, and the
+        whole map every ``map_full_period`` s (throttled: never the whole map every frame)."""
+        due_full = self._last_full is None or t - self._last_full >= float(self.settings["map_full_period"])
+        due_update = self._last_update is None or t - self._last_update >= float(self.settings["map_update_period"])
+        if not (due_full or due_update):
+            return
+        table = self.half.map.table()
+        kept = ~self.half.map.carved(table)
+        keys, centroids = table.keys[kept], table.centroids()[kept]
+        header = Header(stamp=stamp, frame_id=self.world_frame)
+        if due_update:
+            new = ~np.isin(keys, self._published_keys, assume_unique=True)
+            self.pub_updates.publish(outputs.cloud(header, centroids[new]))
+            self._published_keys = keys.copy()
+            self._last_update = t
+        if due_full:
+            self.pub_map.publish(outputs.cloud(header, centroids))
+            self._last_full = t
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console script ``s2mat_mapping``."""
+    from s2mat_ros.graph import spin_nodes
+
+    spin_nodes([MappingNode], args)
+
+
+if __name__ == "__main__":
+    main()

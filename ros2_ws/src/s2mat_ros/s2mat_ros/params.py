@@ -1,0 +1,84 @@
+"""Node parameters: the s2mat configuration under its dotted keys, plus a few node settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+
+from s2mat.config import S2MATConfig, flatten, preset, with_overrides
+from s2mat.errors import ConfigError
+
+# Settings of the nodes themselves (not part of the s2mat configuration), with defaults.
+NODE_SETTINGS: dict[str, Any] = {
+    "preset": "",  # sensor preset applied before the dotted keys ("" = the plain defaults, like `s2mat map`)
+    "input_topic": "/points",  # sensor_msgs/PointCloud2, sensor-data QoS
+    "world_frame": "map",  # frame of odometry, path, map and tracks (the first sensor pose)
+    "max_pending": 1,  # clouds the mapping node queues while a frame is in flight; older ones are skipped
+    "lockstep_timeout": 5.0,  # wall seconds a node waits for its partner within one frame
+    "map_update_period": 1.0,  # seconds of input time between incremental map updates
+    "map_full_period": 10.0,  # seconds of input time between full map snapshots
+}
+
+
+def declare_settings(node: Node) -> dict[str, Any]:
+    """Declare the node settings and return their values."""
+    return {key: node.declare_parameter(key, default).value for key, default in NODE_SETTINGS.items()}
+
+
+def declare_config(node: Node) -> S2MATConfig:
+    """Declare every configuration key as a parameter (default from ``preset``) and build the
+    configuration from the values given (params file, command line). Raises ``ConfigError``."""
+    name = node.get_parameter("preset").value if node.has_parameter("preset") else ""
+    base = preset(name) if name else S2MATConfig()
+    dynamic = ParameterDescriptor(dynamic_typing=True)
+    values = {}
+    for key, default in flatten(base).items():
+        if isinstance(default, tuple | list):
+            default = list(default)
+        values[key] = node.declare_parameter(key, default, dynamic).value
+    return with_overrides(base, values)
+
+
+def check_params_file(path: str | Path) -> dict[str, Any]:
+    """Read a ROS 2 parameters file (``node_or_/**: {ros__parameters: {...}}``), check every key is a
+    configuration key or a node setting and every value validates; returns the dotted values.
+    Raises ``ConfigError`` naming the file and the problem."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"parameters file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"parameters file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"parameters file {path} must map node names to {{ros__parameters: ...}}")
+    values: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), value)
+        else:
+            values[prefix] = node
+
+    for name, section in data.items():
+        if not isinstance(section, dict) or "ros__parameters" not in section:
+            raise ConfigError(f"parameters file {path}: {name!r} has no 'ros__parameters' mapping")
+        walk("", section["ros__parameters"])
+    settings = {k: v for k, v in values.items() if k in NODE_SETTINGS}
+    known = flatten(S2MATConfig())
+    unknown = sorted(k for k in values if k not in NODE_SETTINGS and k not in known and k != "use_sim_time")
+    if unknown:
+        raise ConfigError(f"parameters file {path}: unknown keys {', '.join(unknown)}")
+    base = preset(settings["preset"]) if settings.get("preset") else S2MATConfig()
+    config_values = {k: v for k, v in values.items() if k in known}
+    try:
+        with_overrides(base, config_values)
+    except ConfigError as exc:
+        raise ConfigError(f"parameters file {path}: {exc}") from None
+    return values

@@ -1,0 +1,181 @@
+"""The ``perception`` node: ground, map-aware detection and tracking, following the mapping node's lead.
+
+Subscribes: the input ``PointCloud2`` (sensor-data QoS; clouds are kept briefly by stamp) and
+the mapping node's frame starts, map evidence and poses. Publishes, stamped with the input
+cloud's stamp, in the world frame: ``/s2mat/tracks`` (``visualization_msgs/MarkerArray``:
+boxes, ids, velocity arrows, class labels), ``/s2mat/tracks/list`` (``std_msgs/String``, one
+JSON object per frame, see :func:`s2mat_ros.outputs.track_list`), ``/s2mat/points/static`` and
+``/s2mat/points/dynamic`` (the current scan's static and dynamic points, ``PointCloud2``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import PointCloud2
+from std_msgs.msg import Header, String
+from visualization_msgs.msg import MarkerArray
+
+from s2mat.errors import PointCloud2Error
+from s2mat.loop_parts import EvidenceQuery, FrameStart, PerceptionHalf, valid_points
+from s2mat.types import Frame, PointLabel
+from s2mat_ros import outputs, wire
+from s2mat_ros.frames import cloud_to_frame, guarded
+from s2mat_ros.params import declare_config, declare_settings
+
+RELIABLE = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+CLOUD_CACHE = 32  # input clouds kept by stamp until the mapping node starts their frame
+CLOUD_WAIT = 1.0  # wall seconds a frame start waits for its cloud (both come from one publication)
+STALE_AFTER = 30.0  # wall seconds after which a cached cloud is not used (a looped replay repeats stamps)
+
+
+class _Timeout(Exception):
+    pass
+
+
+class PerceptionNode(Node):
+    """Thin wrapper of :class:`s2mat.loop_parts.PerceptionHalf`; see the package README for the protocol.
+
+    Frame work runs in one callback that waits for the mapping node's answers; those arrive in
+    another callback group, so the node needs a multi-threaded executor (``graph.spin_nodes``).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("perception", **kwargs)
+        self.settings = declare_settings(self)
+        self.config = declare_config(self)
+        self.half = PerceptionHalf(self.config)
+        self.world_frame = str(self.settings["world_frame"])
+        self.timeout = float(self.settings["lockstep_timeout"])
+        self.clouds: OrderedDict[int, tuple[float, Frame, str]] = OrderedDict()
+        self.replies: dict[tuple[str, int], Any] = {}
+        self.cond = threading.Condition()
+        self.stats = {"received": 0, "malformed": 0, "processed": 0, "missing": 0, "timeouts": 0}
+        work, io = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        self.create_subscription(PointCloud2, self.settings["input_topic"], guarded(self, self._on_cloud), qos_profile_sensor_data,
+                                 callback_group=io)
+        self.create_subscription(PointCloud2, wire.MAP_EVIDENCE, guarded(self, lambda m: self._reply("evidence", m)),
+                                 wire.INTERNAL_QOS, callback_group=io)
+        self.create_subscription(PointCloud2, wire.POSE, guarded(self, lambda m: self._reply("pose", m)), wire.INTERNAL_QOS,
+                                 callback_group=io)
+        self.create_subscription(PointCloud2, wire.FRAME_START, guarded(self, self._on_start), wire.INTERNAL_QOS,
+                                 callback_group=work)
+        self.pub_query = self.create_publisher(PointCloud2, wire.MAP_QUERY, wire.INTERNAL_QOS)
+        self.pub_believed = self.create_publisher(PointCloud2, wire.BELIEVED_DYNAMIC, wire.INTERNAL_QOS)
+        self.pub_dynamic = self.create_publisher(PointCloud2, wire.DYNAMIC, wire.INTERNAL_QOS)
+        self.pub_markers = self.create_publisher(MarkerArray, "/s2mat/tracks", RELIABLE)
+        self.pub_list = self.create_publisher(String, "/s2mat/tracks/list", RELIABLE)
+        self.pub_static = self.create_publisher(PointCloud2, "/s2mat/points/static", RELIABLE)
+        self.pub_dynamic_points = self.create_publisher(PointCloud2, "/s2mat/points/dynamic", RELIABLE)
+        self.get_logger().info(f"perception node ready: input {self.settings['input_topic']}")
+
+    # ------------------------------------------------------------------ input and replies
+    def _on_cloud(self, msg: PointCloud2) -> None:
+        self.stats["received"] += 1
+        try:
+            frame = cloud_to_frame(msg)
+        except PointCloud2Error as exc:
+            self.stats["malformed"] += 1
+            self.get_logger().warning(f"dropped a malformed PointCloud2 stamped {wire.stamp_ns(msg.header.stamp)} ns "
+                                      f"on {self.settings['input_topic']}: {exc}")
+            return
+        with self.cond:
+            key = wire.stamp_ns(msg.header.stamp)
+            self.clouds.pop(key, None)
+            self.clouds[key] = (time.monotonic(), frame, msg.header.frame_id)
+            while len(self.clouds) > CLOUD_CACHE:
+                self.clouds.popitem(last=False)
+            self.cond.notify_all()
+
+    def _reply(self, kind: str, msg: PointCloud2) -> None:
+        with self.cond:
+            seq = wire.seq_of(msg)
+            self.replies[(kind, seq)] = msg
+            for key in [k for k in self.replies if k[1] < seq - 100]:
+                del self.replies[key]
+            self.cond.notify_all()
+
+    def _wait(self, predicate: Any, timeout: float | None = None) -> Any:
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        with self.cond:
+            while True:
+                value = predicate()
+                if value is not None:
+                    return value
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise _Timeout
+                self.cond.wait(left)
+
+    def _take_cloud(self, key: int) -> tuple[Frame, str] | None:
+        item = self.clouds.pop(key, None)
+        if item is None or time.monotonic() - item[0] > STALE_AFTER:
+            return None
+        return item[1], item[2]
+
+    # ------------------------------------------------------------------ one frame
+    def _on_start(self, msg: PointCloud2) -> None:
+        start = wire.read_frame_start(msg)
+        stamp, seq = msg.header.stamp, start.seq
+        try:
+            frame, frame_id = self._wait(lambda: self._take_cloud(wire.stamp_ns(stamp)), CLOUD_WAIT)
+        except _Timeout:
+            self.stats["missing"] += 1
+            self.get_logger().warning(f"no input cloud stamped {wire.stamp_ns(stamp)} ns arrived here; "
+                                      "frame skipped")
+            self.pub_believed.publish(wire.mask(stamp, seq, None))
+            return
+        try:
+            self._process(frame, frame_id, start, stamp)
+        except _Timeout:
+            self.stats["timeouts"] += 1
+            self.get_logger().error(f"the mapping node did not answer within {self.timeout} s "
+                                    f"(frame at {frame.timestamp:.3f} s); frame dropped")
+        except Exception as exc:  # noqa: BLE001 - a node never dies on input
+            self.get_logger().error(f"perception failed on the frame at {frame.timestamp:.3f} s: {exc}")
+            self.pub_believed.publish(wire.mask(stamp, seq, None))
+
+    def _ask(self, stamp: Any, seq: int, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with self.cond:
+            self.replies.pop(("evidence", seq), None)
+        self.pub_query.publish(wire.points(stamp, seq, points_world))
+        return wire.read_evidence(self._wait(lambda: self.replies.pop(("evidence", seq), None)))
+
+    def _process(self, frame: Frame, frame_id: str, start: wire.StartMsg, stamp: Any) -> None:
+        seq = start.seq
+        valid = valid_points(frame, self.config)
+        fs = FrameStart(timestamp=frame.timestamp, guess=start.guess, use_map=start.use_map, reset=start.reset,
+                        valid=valid, points=frame.points[valid],
+                        times=None if frame.times is None else frame.times[valid])
+        query = EvidenceQuery(self.config.mapping.voxel_size, lambda pts: self._ask(stamp, seq, pts))
+        detected = self.half.detect(frame, fs, query)
+        self.pub_believed.publish(wire.mask(stamp, seq, detected.believed_dynamic))
+        pose = wire.read_pose(self._wait(lambda: self.replies.pop(("pose", seq), None)))
+        tracked = self.half.track(detected, pose)
+        self.pub_dynamic.publish(wire.mask(stamp, seq, tracked.dynamic))
+        self.stats["processed"] += 1
+        header = Header(stamp=stamp, frame_id=self.world_frame)
+        self.pub_list.publish(outputs.track_list(header, tracked.tracks))
+        self.pub_markers.publish(outputs.track_markers(header, tracked.tracks))
+        world = frame.points @ pose[:3, :3].T.astype(np.float32) + pose[:3, 3].astype(np.float32)
+        labels = tracked.labels
+        self.pub_static.publish(outputs.cloud(header, world[(labels == PointLabel.STATIC) | (labels == PointLabel.GROUND)]))
+        self.pub_dynamic_points.publish(outputs.cloud(header, world[labels == PointLabel.DYNAMIC]))
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console script ``s2mat_perception``."""
+    from s2mat_ros.graph import spin_nodes
+
+    spin_nodes([PerceptionNode], args)
+
+
+if __name__ == "__main__":
+    main()

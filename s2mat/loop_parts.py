@@ -1,0 +1,270 @@
+"""The S2MAT loop split into a mapping half and a perception half that exchange per-frame messages.
+
+:class:`s2mat.pipeline.S2MAT` runs the loop in one object. The ROS 2 graph runs it in two
+nodes (``mapping`` and ``perception``), which may live in different processes; these two
+classes hold each node's state and perform its part of one frame, in the same order and with
+the same arithmetic as ``S2MAT.step``, so the split loop gives the same poses and tracks.
+
+One frame, in lockstep (the mapping half leads):
+
+1. ``MappingHalf.begin(frame)``: reset on a time jump back, preprocess, the constant-velocity
+   pose guess and whether the map may gate detection -> :class:`FrameStart`;
+2. ``PerceptionHalf.detect(frame, start, map_query)``: ground, detection with the static-map
+   evidence of ``map_query`` (``MappingHalf.evidence`` answers it), and the points believed
+   dynamic -> :class:`Detected`;
+3. ``MappingHalf.register(start, believed_dynamic)`` -> pose (world_T_sensor);
+4. ``PerceptionHalf.track(detected, pose)``: tracker update, the dynamic points, labels ->
+   :class:`Tracked`;
+5. ``MappingHalf.finish(start, pose, dynamic)``: grow the odometry map and the static map.
+
+:func:`step_split` runs the five calls in one place; the tests compare it with ``S2MAT.step``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mapping.odometry import Odometry
+from mapping.static_map import StaticMap
+from perception.detection import DetectionOutput, detect_objects
+from perception.ground import GroundModel, fit_ground
+from perception.map_query import MapQuery
+from perception.tracking.tracker import MultiObjectTracker
+from perception.types import Box3D, Detection, ObjectClass, Track, TrackState
+from s2mat.config import S2MATConfig
+from s2mat.pipeline import (
+    S2MAT,
+    TRACK_BOX_MARGIN,
+    StepResult,
+    TrackEvidence,
+    _points_in_boxes,
+    _transform_box,
+)
+from s2mat.types import Frame, PointLabel
+
+log = logging.getLogger(__name__)
+
+
+def valid_points(frame: Frame, config: S2MATConfig) -> np.ndarray:
+    """(N,) bool: finite points of ``frame`` within the sensor's range (the preprocess step)."""
+    pts = frame.points
+    rng = np.linalg.norm(pts, axis=1)
+    return np.isfinite(pts).all(axis=1) & (rng >= config.sensor.min_range) & (rng <= config.sensor.max_range)
+
+
+@dataclass
+class FrameStart:
+    """What the mapping half decides at the start of a frame (sent to the perception half)."""
+
+    timestamp: float  # seconds
+    guess: np.ndarray  # 4x4 world_T_sensor, constant-velocity prediction
+    use_map: bool  # the static map gates detection in this frame
+    reset: bool  # the mapping half started a new world frame with this frame (time jump back)
+    valid: np.ndarray  # (N,) bool over the frame's points
+    points: np.ndarray  # (M, 3) valid points, sensor frame
+    times: np.ndarray | None  # (M,) per-point time or None
+
+
+@dataclass
+class Detected:
+    """The perception half's state between detection and tracking of one frame."""
+
+    timestamp: float
+    valid: np.ndarray
+    ground: GroundModel
+    found: DetectionOutput
+    guess: np.ndarray
+    use_map: bool
+    candidate: np.ndarray  # (M,) dynamic candidates by the map check
+    believed_dynamic: np.ndarray  # (M,) candidates plus points in moving tracks' predicted boxes
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Tracked:
+    """The perception half's result of one frame."""
+
+    tracks: list[Track]  # confirmed, reportable tracks, world frame
+    detections: list[Detection]  # world frame
+    dynamic: np.ndarray  # (M,) bool over the valid points: kept out of the maps
+    labels: np.ndarray  # (N,) uint8 PointLabel over all input points
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+class MappingHalf:
+    """Odometry and the static map: the state of the ``mapping`` node."""
+
+    def __init__(self, config: S2MATConfig | None = None) -> None:
+        self.config = config or S2MATConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        cfg = self.config
+        self.odometry = Odometry(cfg.odometry, max_range=cfg.sensor.max_range)
+        self.map = StaticMap(cfg.mapping, max_range=cfg.sensor.max_range)
+        self.last_time: float | None = None
+        self.frames = 0
+
+    def begin(self, frame: Frame) -> FrameStart:
+        """Step 1: a frame back in time (or at the same time) resets everything first."""
+        reset = self.last_time is not None and frame.timestamp <= self.last_time
+        if reset:
+            log.warning("frame at %.3f s is back in time (last %.3f s): resetting, a new map starts",
+                        frame.timestamp, self.last_time)
+            self.reset()
+        valid = valid_points(frame, self.config)
+        times = None if frame.times is None else frame.times[valid]
+        return FrameStart(timestamp=frame.timestamp, guess=self.odometry.predict(frame.timestamp),
+                          use_map=self.config.coupling.map_to_detection and self.frames > 0, reset=reset,
+                          valid=valid, points=frame.points[valid], times=times)
+
+    def evidence(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Free and occupied counts of the static map at (K, 3) world points (the map check)."""
+        return (np.asarray(self.map.free_counts(points_world)).reshape(-1),
+                np.asarray(self.map.occupied_counts(points_world)).reshape(-1))
+
+    def register(self, start: FrameStart, believed_dynamic: np.ndarray) -> np.ndarray:
+        """Step 3: the 4x4 world_T_sensor of the scan, registered on points not believed dynamic."""
+        return self.odometry.register(start.points, ~believed_dynamic, start.times, start.timestamp)
+
+    def finish(self, start: FrameStart, pose: np.ndarray, dynamic: np.ndarray) -> None:
+        """Step 5: the static points grow the odometry's local map and the static map."""
+        static = ~dynamic
+        self.odometry.update_map(static)
+        scan = self.odometry.last_scan  # deskewed points when per-point times were given
+        map_points = start.points if scan is None or len(scan.points) != len(start.points) else scan.points
+        self.map.integrate(map_points, pose, static)
+        self.last_time = start.timestamp
+        self.frames += 1
+
+
+class PerceptionHalf:
+    """Ground, detection and tracking: the state of the ``perception`` node."""
+
+    # The pipeline's judgement of tracks (class votes, moving flag, structure), shared so the
+    # two stay the same; it reads ``self.tracker`` and ``self._evidence``.
+    _judge = S2MAT._judge
+
+    def __init__(self, config: S2MATConfig | None = None) -> None:
+        self.config = config or S2MATConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        self.tracker = MultiObjectTracker(self.config.tracking)
+        self.confirmed: list[Track] = []  # confirmed and coasting tracks of the last frame, world frame
+        self._evidence: dict[int, TrackEvidence] = {}
+        self.last_time: float | None = None
+
+    def detect(self, frame: Frame, start: FrameStart, map_query: MapQuery | None) -> Detected:
+        """Step 2. ``map_query`` answers the map check (``None`` when ``start.use_map`` is off)."""
+        cfg = self.config
+        if start.reset or (self.last_time is not None and frame.timestamp <= self.last_time):
+            self.reset()
+        clock = time.perf_counter()
+        points = start.points
+        ground = fit_ground(points, cfg.ground)
+        guess = start.guess
+        dt = 0.0 if self.last_time is None else frame.timestamp - self.last_time
+        hints = [Box3D(t.box.center + t.velocity * dt, t.box.size, t.box.yaw) for t in self.confirmed]
+        predicted = [h for h, t in zip(hints, self.confirmed, strict=True) if t.moving]
+        found = detect_objects(points, ground, cfg.detection, map_query if start.use_map else None, guess,
+                               hints or None, clustering=cfg.clustering)
+        candidate = np.zeros(len(points), dtype=bool)
+        if start.use_map:
+            for det in found.detections:
+                if det.dynamic_candidate and det.point_indices is not None:
+                    candidate[det.point_indices] = True
+        believed_dynamic = candidate.copy()
+        if cfg.coupling.tracks_to_map and predicted:
+            world_guess = points @ guess[:3, :3].T + guess[:3, 3]
+            believed_dynamic |= _points_in_boxes(world_guess, predicted, TRACK_BOX_MARGIN)
+        timing = {"detection": (time.perf_counter() - clock) * 1e3}
+        return Detected(frame.timestamp, start.valid, ground, found, guess, start.use_map, candidate, believed_dynamic,
+                        timing)
+
+    def track(self, detected: Detected, pose: np.ndarray) -> Tracked:
+        """Step 4: detections placed by the registered ``pose`` update the tracker."""
+        cfg = self.config
+        clock = time.perf_counter()
+        correction = pose @ np.linalg.inv(detected.guess)
+        detections = [
+            Detection(box=_transform_box(d.box, correction), score=d.score, object_class=d.object_class,
+                      point_indices=d.point_indices, dynamic_candidate=d.dynamic_candidate)
+            for d in detected.found.detections
+        ]
+        tracks = self.tracker.step(detections, detected.timestamp)
+        tracks = self._judge(tracks, detected.found, detected.use_map, detected.timestamp)
+        confirmed = [t for t in tracks if t.state in (TrackState.CONFIRMED, TrackState.COASTING) and t.hits >= 1]
+        dynamic = np.zeros(len(detected.candidate), dtype=bool)
+        if cfg.coupling.tracks_to_map:
+            settled = set()
+            for track in tracks:
+                if track.point_indices is None:
+                    continue
+                if track.moving:
+                    dynamic[track.point_indices] = True
+                elif track.state is TrackState.CONFIRMED:
+                    settled.add(track.track_id)
+            index = self.tracker.detection_index()
+            still = np.zeros(len(detections), dtype=bool)
+            for track, d in zip(tracks, index.tolist(), strict=True):
+                if d >= 0 and track.track_id in settled:
+                    still[d] = True
+            for d, det in enumerate(detections):
+                if det.dynamic_candidate and not still[d] and det.point_indices is not None:
+                    dynamic[det.point_indices] = True
+        else:
+            dynamic = detected.candidate.copy()
+        sub = np.full(len(dynamic), PointLabel.STATIC, dtype=np.uint8)
+        sub[detected.ground.mask] = PointLabel.GROUND
+        sub[dynamic] = PointLabel.DYNAMIC
+        labels = np.full(len(detected.valid), PointLabel.UNKNOWN, dtype=np.uint8)
+        labels[detected.valid] = sub
+        self.confirmed = confirmed
+        self.last_time = detected.timestamp
+        reported = [t for t in confirmed if t.state is TrackState.CONFIRMED
+                    and (t.object_class is not ObjectClass.OTHER or t.moving)]
+        return Tracked(reported, detections, dynamic, labels, {"tracking": (time.perf_counter() - clock) * 1e3})
+
+
+class EvidenceQuery:
+    """A :class:`~perception.map_query.MapQuery` whose answers come from ``ask(points_world)``
+    (free, occupied), fetched once per query array: detection asks for free then occupied
+    counts of the same points, so both come from one exchange with the mapping half."""
+
+    def __init__(self, voxel_size: float, ask: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> None:
+        self.voxel_size = voxel_size
+        self._ask = ask
+        self._last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def _answer(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pts = np.asarray(points_world, dtype=np.float64).reshape(-1, 3)
+        if self._last is None or self._last[0].shape != pts.shape or not np.array_equal(self._last[0], pts):
+            free, occ = self._ask(pts)
+            self._last = (pts.copy(), np.asarray(free), np.asarray(occ))
+        return self._last[1], self._last[2]
+
+    def free_counts(self, points_world: np.ndarray) -> np.ndarray:
+        return self._answer(points_world)[0]
+
+    def occupied_counts(self, points_world: np.ndarray) -> np.ndarray:
+        return self._answer(points_world)[1]
+
+
+def step_split(mapping: MappingHalf, perception: PerceptionHalf, frame: Frame) -> StepResult:
+    """One frame through both halves in one place; equals ``S2MAT.step`` on the same frames."""
+    clock = time.perf_counter()
+    start = mapping.begin(frame)
+    query = EvidenceQuery(mapping.map.voxel_size, mapping.evidence)
+    detected = perception.detect(frame, start, query)
+    pose = mapping.register(start, detected.believed_dynamic)
+    tracked = perception.track(detected, pose)
+    mapping.finish(start, pose, tracked.dynamic)
+    timing = {**detected.timing, **tracked.timing, "total": (time.perf_counter() - clock) * 1e3}
+    return StepResult(index=frame.index, timestamp=frame.timestamp, pose=pose, labels=tracked.labels,
+                      tracks=tracked.tracks, detections=tracked.detections, timing=timing)
