@@ -21,5 +21,10 @@ setup(
     maintainer_email="dev@s2mat.org",
     description="ROS 2 nodes of s2mat: LiDAR mapping and multi-object tracking, rosbag replay.",
     license="MIT",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "s2mat_mapping = s2mat_ros.mapping_node:main",
+        "s2mat_perception = s2mat_ros.perception_node:main",
+        "s2mat_graph = s2mat_ros.graph:composed_main",
+        "s2mat_record = s2mat_ros.recorder:main",
+    ]},
 )
