@@ -66,9 +66,9 @@ class CommonsenseAnnotator:
         """(K, S) probabilities of every statement for K objects (crops or precomputed features)."""
         if features is None:
             features = self.image_encoder.encode(list(crops or []))
-        geometry = np.asarray(geometry, dtype=np.float32).reshape(len(features), -1)
         if len(features) == 0:
             return np.zeros((0, len(self.kb)), np.float32)
+        geometry = np.asarray(geometry, dtype=np.float32).reshape(len(features), -1)
         objects = self.model.object_embeddings(features, geometry)
         return torch.sigmoid(self.model.logits(objects, self.statement_embeddings)).numpy()
 
