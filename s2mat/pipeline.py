@@ -2,7 +2,10 @@
 
 Per frame (see ARCHITECTURE.md, "The loop"):
 
-1. preprocess: keep finite points within the sensor's range;
+1. preprocess: keep finite points within the sensor's range and, when they carry per-point
+   times, deskew them to the frame timestamp with the constant-velocity motion (detection,
+   the static map and the labels use these; odometry registers the scan as measured against
+   scans as measured, where constant-motion distortion cancels);
 2. ground segmentation, then detection against the static map at the predicted pose, with
    the tracks' predicted boxes as clustering hints;
 3. odometry registers the scan using only points not believed dynamic;
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from mapping.odometry import Odometry
+from mapping.preprocess import deskew
 from mapping.static_map import StaticMap
 from perception.detection import DetectionOutput, detect_objects
 from perception.ground import fit_ground
@@ -42,6 +46,7 @@ TRACK_BOX_MARGIN = 0.3  # metres
 MOTION_WINDOW = 1.0  # seconds
 MIN_DISPLACEMENT = 0.5  # metres
 MIN_STRAIGHTNESS = 0.6
+MAX_STEP_RATIO, MAX_STEP_SLACK = 3.0, 0.3  # no step longer than 3 x the median step + 0.3 m
 # Static-map evidence about a track's points (shares of its cluster's voxels).
 STATIC_SHARE = 0.5  # in persistent static occupancy: the track sits inside the static world
 FREE_SHARE = 0.2  # seen free before: something arrived there
@@ -83,6 +88,16 @@ def _points_in_boxes(points: np.ndarray, boxes: list[Box3D], margin: float) -> n
     return inside
 
 
+def _at_frame_time(track: Track, times: np.ndarray | None) -> Track:
+    """The track with its box moved back to the frame timestamp: its points were measured
+    ``mean(times)`` seconds into the sweep, while it kept moving at its velocity."""
+    if times is None or track.point_indices is None or not len(track.point_indices) or not track.moving:
+        return track
+    lag = float(np.mean(times[track.point_indices]))
+    box = Box3D(track.box.center - track.velocity * lag, track.box.size, track.box.yaw)
+    return replace(track, box=box)
+
+
 @dataclass
 class TrackEvidence:
     """What the pipeline remembers of one track beyond the tracker's state (world frame)."""
@@ -109,8 +124,10 @@ class TrackEvidence:
             return False
         xy = np.array([(x, y) for _, x, y in recent])
         net = float(np.linalg.norm(xy[-1] - xy[0]))
-        path = float(np.sum(np.linalg.norm(np.diff(xy, axis=0), axis=1)))
-        return net >= MIN_DISPLACEMENT and net >= MIN_STRAIGHTNESS * path
+        steps = np.linalg.norm(np.diff(xy, axis=0), axis=1)
+        # A jump (the track took over another object's detection) is not motion.
+        steady = float(steps.max()) <= MAX_STEP_RATIO * float(np.median(steps)) + MAX_STEP_SLACK
+        return net >= MIN_DISPLACEMENT and net >= MIN_STRAIGHTNESS * float(steps.sum()) and steady
 
 
 class S2MAT:
@@ -163,17 +180,21 @@ class S2MAT:
                         frame.timestamp, self._last_time)
             self.reset()  # e.g. a replay restarted
 
-        # 1. Preprocess: finite points within the sensor's range.
+        # 1. Preprocess: finite points within the sensor's range, deskewed to the frame time
+        #    with the constant-velocity motion when per-point times are given.
         valid = self._valid(frame)
-        points = frame.points[valid]
+        raw = points = frame.points[valid]
         times = None if frame.times is None else frame.times[valid]
         labels = np.full(len(frame), PointLabel.UNKNOWN, dtype=np.uint8)
+        guess = self.odometry.predict(frame.timestamp)
+        dt = 0.0 if self._last_time is None else frame.timestamp - self._last_time
+        if times is not None and dt > 0 and np.any(times):
+            motion = np.linalg.inv(self.odometry.pose) @ guess  # over dt, previous_T_current
+            points = deskew(points.astype(np.float64), times.astype(np.float64), motion, dt).astype(np.float32)
         lap("preprocess")
 
         # 2. Ground, then detection against the static map at the predicted pose.
         ground = fit_ground(points, cfg.ground)
-        guess = self.odometry.predict(frame.timestamp)
-        dt = 0.0 if self._last_time is None else frame.timestamp - self._last_time
         hints = [Box3D(t.box.center + t.velocity * dt, t.box.size, t.box.yaw) for t in self._tracks]
         predicted = [h for h, t in zip(hints, self._tracks, strict=True) if t.moving]
         use_map = cfg.coupling.map_to_detection and self.frames > 0
@@ -192,7 +213,9 @@ class S2MAT:
         if cfg.coupling.tracks_to_map and predicted:
             world_guess = points @ guess[:3, :3].T + guess[:3, 3]
             believed_dynamic |= _points_in_boxes(world_guess, predicted, TRACK_BOX_MARGIN)
-        pose = self.odometry.register(points, ~believed_dynamic, times, frame.timestamp)
+        # Odometry registers the scan as measured against a local map of scans as measured:
+        # with constant motion the distortion is the same in every scan and cancels out.
+        pose = self.odometry.register(raw, ~believed_dynamic, None, frame.timestamp)
         lap("odometry")
 
         # 4. Tracking, with detections placed by the registered pose; then the static map's
@@ -226,15 +249,15 @@ class S2MAT:
                 if d >= 0 and track.track_id in settled:
                     still[d] = True
             for d, det in enumerate(detections):
-                if det.dynamic_candidate and not still[d] and det.point_indices is not None:
+                # Candidates shaped like road users, not known to stand still, are dynamic.
+                if (det.dynamic_candidate and not still[d] and det.point_indices is not None
+                        and det.object_class is not ObjectClass.OTHER):
                     dynamic[det.point_indices] = True
         else:
             dynamic = candidate.copy()
         static = ~dynamic
         self.odometry.update_map(static)
-        scan = self.odometry.last_scan  # deskewed points when per-point times were given
-        map_points = points if scan is None or len(scan.points) != len(points) else scan.points
-        self.map.integrate(map_points, pose, static)
+        self.map.integrate(points, pose, static)
         lap("mapping")
 
         sub = np.full(len(points), PointLabel.STATIC, dtype=np.uint8)
@@ -245,7 +268,7 @@ class S2MAT:
         self._last_time = frame.timestamp
         self.frames += 1
         timing["total"] = float(sum(timing.values()))
-        reported = [t for t in confirmed if t.state is TrackState.CONFIRMED
+        reported = [_at_frame_time(t, times) for t in confirmed if t.state is TrackState.CONFIRMED
                     and (t.object_class is not ObjectClass.OTHER or t.moving)]
         return StepResult(index=frame.index, timestamp=frame.timestamp, pose=pose, labels=labels,
                           tracks=reported, detections=detections, timing=timing)

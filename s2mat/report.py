@@ -12,47 +12,81 @@ import numpy as np
 
 from s2mat.datasets.atomic import atomic_write_text
 
-TAIL_COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#bfef45",
-               "#469990", "#9a6324", "#800000", "#808000", "#000075"]
+CROP_MARGIN = 35.0  # metres around the trajectory shown in the picture
+CLASS_COLORS = {"car": "#1f77b4", "pedestrian": "#d62728", "cyclist": "#2ca02c", "other": "#9467bd"}
 
 
 def birdseye_png(map_points: np.ndarray, poses: np.ndarray, tails: Mapping[int, Sequence[np.ndarray]],
-                 moving: Mapping[int, bool], dynamic_points: np.ndarray | None = None, max_points: int = 400_000) -> bytes:
-    """PNG bytes: map points coloured by height (grey scale), the trajectory in black, each
-    track's tail as a coloured line ending in a dot (moving tracks solid, stationary dashed),
-    and the points kept out of the map in red."""
+                 moving: Mapping[int, bool], dynamic_points: np.ndarray | None = None, max_points: int = 400_000,
+                 classes: Mapping[int, str] | None = None, margin: float = CROP_MARGIN) -> bytes:
+    """PNG bytes of the run seen from above (world frame, metres), cropped to ``margin``
+    around the trajectory: the static map in dark grey shades by height, the points kept out
+    of the map in orange, the trajectory in black, and each track as a short tail in its
+    class's colour ending at its last box centre; moving tracks are labelled with class and
+    id, stationary ones drawn as small hollow squares."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(11, 9), dpi=110)
+    classes = classes or {}
+    if len(poses):
+        lo = poses[:, :2, 3].min(axis=0) - margin
+        hi = poses[:, :2, 3].max(axis=0) + margin
+    else:
+        lo, hi = np.array([-margin, -margin]), np.array([margin, margin])
+
+    def inside(p: np.ndarray) -> np.ndarray:
+        return np.all((p[:, :2] >= lo) & (p[:, :2] <= hi), axis=1)
+
+    span = hi - lo
+    width = 12.0
+    height = float(np.clip(width * span[1] / max(span[0], 1e-6), 4.0, 12.0)) + 1.0
+    fig, ax = plt.subplots(figsize=(width, height), dpi=110)
+    ax.set_facecolor("#f4f4f0")
     if len(map_points):
-        pts = map_points
+        pts = map_points[inside(map_points)]
         if len(pts) > max_points:
             pts = pts[np.random.default_rng(0).choice(len(pts), max_points, replace=False)]
-        z = pts[:, 2]
-        lo, hi = np.percentile(z, [2, 98])
-        ax.scatter(pts[:, 0], pts[:, 1], s=0.15, c=np.clip((z - lo) / max(hi - lo, 1e-6), 0, 1),
-                   cmap="Greys", vmin=-0.3, vmax=1.2, linewidths=0, rasterized=True, label="static map")
+        if len(pts):
+            z = pts[:, 2]
+            zlo, zhi = np.percentile(z, [2, 98])
+            shade = np.clip((z - zlo) / max(zhi - zlo, 1e-6), 0, 1)
+            ax.scatter(pts[:, 0], pts[:, 1], s=0.25, c=shade, cmap="Greys", vmin=-0.8, vmax=1.0,
+                       linewidths=0, rasterized=True, label="static map")
     if dynamic_points is not None and len(dynamic_points):
-        ax.scatter(dynamic_points[:, 0], dynamic_points[:, 1], s=0.3, c="#ff4d4d", linewidths=0,
-                   rasterized=True, label="kept out of the map (dynamic)")
+        dyn = dynamic_points[inside(dynamic_points)]
+        ax.scatter(dyn[:, 0], dyn[:, 1], s=0.4, c="#ff9f1c", alpha=0.6, linewidths=0, rasterized=True,
+                   label="kept out of the map")
     if len(poses):
-        ax.plot(poses[:, 0, 3], poses[:, 1, 3], "-", color="black", lw=2, label="trajectory")
-        ax.plot(poses[-1, 0, 3], poses[-1, 1, 3], "^", color="black", ms=9)
-    for i, (track_id, tail) in enumerate(sorted(tails.items())):
+        ax.plot(poses[:, 0, 3], poses[:, 1, 3], "-", color="black", lw=2.2, label="trajectory")
+        ax.plot(poses[-1, 0, 3], poses[-1, 1, 3], "^", color="black", ms=10)
+    for track_id, tail in sorted(tails.items()):
         tail = np.asarray(tail)
-        color = TAIL_COLORS[i % len(TAIL_COLORS)]
-        style = "-" if moving.get(track_id) else ":"
-        ax.plot(tail[:, 0], tail[:, 1], style, color=color, lw=2)
-        ax.plot(tail[-1, 0], tail[-1, 1], "o", color=color, ms=5)
-        ax.annotate(str(track_id), tail[-1, :2], fontsize=7, color=color, xytext=(3, 3), textcoords="offset points")
+        end = tail[-1]
+        if not (lo[0] <= end[0] <= hi[0] and lo[1] <= end[1] <= hi[1]):
+            continue
+        kind = classes.get(track_id, "other")
+        color = CLASS_COLORS.get(kind, CLASS_COLORS["other"])
+        if moving.get(track_id):
+            ax.plot(tail[:, 0], tail[:, 1], "-", color=color, lw=2.4, solid_capstyle="round")
+            ax.plot(end[0], end[1], "o", color=color, ms=6, mec="white", mew=0.8)
+            ax.annotate(f"{kind} {track_id}", end[:2], fontsize=9, color=color, xytext=(5, 5),
+                        textcoords="offset points", fontweight="bold",
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75})
+        else:
+            ax.plot(end[0], end[1], "s", color=color, ms=5, mfc="none", mew=1.2)
+    for kind, color in CLASS_COLORS.items():
+        if kind != "other":
+            ax.plot([], [], "-", color=color, lw=2.4, label=f"{kind} track (moving: tail + label)")
+    ax.plot([], [], "s", color="#555555", mfc="none", label="stationary track")
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
     ax.set_aspect("equal")
     ax.set_xlabel("x (m, world)")
     ax.set_ylabel("y (m, world)")
-    ax.set_title("static map (grey), trajectory (black), track tails (solid: moving, dotted: stationary)")
-    ax.legend(loc="upper right", fontsize=8, markerscale=12)
+    ax.set_title("static map, trajectory and confirmed road-user tracks (tails: last second)")
+    ax.legend(loc="upper right", fontsize=8, markerscale=1.5, framealpha=0.85)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

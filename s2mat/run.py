@@ -28,7 +28,7 @@ from s2mat.types import Frame, PointLabel
 
 log = logging.getLogger(__name__)
 
-TAIL_FRAMES = 30  # frames of history drawn behind each track
+TAIL_FRAMES = 10  # frames of history drawn behind each track (one second at 10 Hz)
 
 
 @dataclass
@@ -65,6 +65,7 @@ def run_dataset(dataset: Dataset, config: S2MATConfig, out_dir: str | os.PathLik
     tracks_by_frame: dict[int, list[tuple[int, Box3D, bool]]] = {}
     tails: dict[int, list[np.ndarray]] = defaultdict(list)
     moving: dict[int, bool] = {}
+    classes: dict[int, str] = {}
     dynamic_world: list[np.ndarray] = []
     total = len(dataset) if max_frames is None else min(len(dataset), max_frames)
     frames = seen = 0
@@ -85,7 +86,8 @@ def run_dataset(dataset: Dataset, config: S2MATConfig, out_dir: str | os.PathLik
                 tracks_by_frame[len(poses) - 1] = [(t.track_id, t.box, t.moving) for t in result.tracks]
                 for t in result.tracks:
                     tails[t.track_id] = (tails[t.track_id] + [t.box.center])[-TAIL_FRAMES:]
-                    moving[t.track_id] = moving.get(t.track_id, False) or t.moving
+                    moving[t.track_id] = t.moving  # as last seen
+                    classes[t.track_id] = t.object_class.value
                 dyn = frame.points[result.labels == PointLabel.DYNAMIC]
                 if len(dyn):
                     dynamic_world.append((dyn @ result.pose[:3, :3].T + result.pose[:3, 3])[::4])
@@ -105,13 +107,13 @@ def run_dataset(dataset: Dataset, config: S2MATConfig, out_dir: str | os.PathLik
         report,
         title=f"s2mat map: {dataset.path}",
         birdseye=birdseye_png(map_points, poses_arr, last_tracks, moving,
-                              np.concatenate(dynamic_world) if dynamic_world else None),
+                              np.concatenate(dynamic_world) if dynamic_world else None, classes=classes),
         timing=timing_png(timing_rows),
         metrics=metrics,
         summary={"input": str(dataset.path), "reader": dataset.name, "frames": str(frames),
                  "skipped frames": str(skipped), "map points": str(len(map_points)),
                  "confirmed tracks": str(len(moving)),
-                 "moving tracks": str(sum(moving.values())),
+                 "tracks moving when last seen": str(sum(moving.values())),
                  "median ms per frame": f"{np.median(totals):.1f}" if totals else "-"},
     )
     return RunSummary(out, frames, skipped, metrics, report, map_path)

@@ -1,8 +1,9 @@
 """Scores of a whole ``s2mat map`` run against a dataset's ground truth.
 
 - static map: SA, DA, AA, HA (DynamicMap definitions) on the ground-truth-labelled points of
-  every frame, placed with the run's own poses and judged by the run's own map (is the voxel
-  kept?); points are deduplicated on 0.1 m voxels per label;
+  every frame, placed with the run's own poses (and deskewed with the run's own motion when
+  points carry times) and judged by the run's own map (is the voxel kept?); points are
+  deduplicated on 0.1 m voxels per label;
 - tracking: MOTA, IDF1, IDS, HOTA at 3D IoU 0.25 on objects within ``TRACK_RADIUS`` of the
   sensor with at least ``MIN_OBJECT_POINTS`` points, the run's boxes brought into the
   ground-truth world frame through each frame's pose pair (so drift is not counted twice),
@@ -38,6 +39,8 @@ class RunGroundTruth:
     def __init__(self) -> None:
         self.gt_poses: list[np.ndarray] = []
         self.points: list[np.ndarray] = []  # sensor-frame labelled points per frame
+        self.times: list[np.ndarray | None] = []  # their per-point times (s after the frame stamp), if any
+        self.stamps: list[float] = []
         self.moving: list[np.ndarray] = []
         self.boxes: list[list[tuple[int, Box3D]]] = []
         self.box_moving: list[dict[int, bool]] = []  # ground-truth moving flag per scored object
@@ -50,9 +53,12 @@ class RunGroundTruth:
             keep = np.isfinite(frame.points).all(axis=1) & (rng >= min_range) & (rng <= max_range)
             self.points.append(frame.points[keep])
             self.moving.append(np.asarray(gt.moving)[keep])
+            self.times.append(None if frame.times is None else np.asarray(frame.times)[keep])
         else:
             self.points.append(np.zeros((0, 3), np.float32))
             self.moving.append(np.zeros(0, bool))
+            self.times.append(None)
+        self.stamps.append(float(frame.timestamp))
         boxes = []
         flags: dict[int, bool] = {}
         if gt is not None and gt.pose is not None:
@@ -90,12 +96,29 @@ def _dedup(points: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return points[first], labels[first]
 
 
+def _placed(truth: RunGroundTruth, poses: np.ndarray, i: int) -> np.ndarray:
+    """World positions of frame ``i``'s labelled points by the run's poses; points with a
+    time inside the sweep are moved by the run's own motion over that frame (constant
+    velocity between its poses), as the loop itself deskews them."""
+    from mapping.preprocess import deskew
+
+    pts = truth.points[i].astype(np.float64)
+    times = truth.times[i] if i < len(truth.times) else None
+    if times is not None and len(poses) > 1 and np.any(times):
+        j = i if i > 0 else 1  # the first frame takes the motion of the second
+        dt = truth.stamps[j] - truth.stamps[j - 1]
+        if dt > 0:
+            pts = deskew(pts, np.asarray(times, np.float64), np.linalg.inv(poses[j - 1]) @ poses[j], dt)
+    pose = poses[i]
+    return pts @ pose[:3, :3].T + pose[:3, 3]
+
+
 def static_map_metrics(truth: RunGroundTruth, poses: np.ndarray, is_kept) -> dict:
     """SA/DA/AA/HA of a map answering ``is_kept(points_world) -> bool mask``, with the run's poses."""
     world, labels = [], []
-    for pose, pts, mov in zip(poses, truth.points, truth.moving, strict=False):
-        if len(pts):
-            world.append(pts @ pose[:3, :3].T + pose[:3, 3])
+    for i, mov in enumerate(truth.moving[: len(poses)]):
+        if len(mov):
+            world.append(_placed(truth, poses, i))
             labels.append(mov)
     points, dynamic = _dedup(np.concatenate(world), np.concatenate(labels))
     kept = np.asarray(is_kept(points), dtype=bool)
