@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mapping.odometry import Odometry
+from mapping.preprocess import deskew
 from mapping.static_map import StaticMap
 from perception.detection import DetectionOutput, detect_objects
 from perception.ground import GroundModel, fit_ground
@@ -42,6 +43,7 @@ from s2mat.pipeline import (
     TRACK_BOX_MARGIN,
     StepResult,
     TrackEvidence,
+    _at_frame_time,
     _points_in_boxes,
     _transform_box,
 )
@@ -57,6 +59,21 @@ def valid_points(frame: Frame, config: S2MATConfig) -> np.ndarray:
     return np.isfinite(pts).all(axis=1) & (rng >= config.sensor.min_range) & (rng <= config.sensor.max_range)
 
 
+def preprocess(frame: Frame, config: S2MATConfig, previous_pose: np.ndarray, guess: np.ndarray,
+               last_time: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Step 1 of the loop: ``(valid, raw, points, times)``: the valid mask, the valid points as
+    measured, the same points deskewed to the frame time with the constant-velocity motion
+    from ``previous_pose`` to ``guess`` (when per-point times are given), and their times."""
+    valid = valid_points(frame, config)
+    raw = points = frame.points[valid]
+    times = None if frame.times is None else frame.times[valid]
+    dt = 0.0 if last_time is None else frame.timestamp - last_time
+    if times is not None and dt > 0 and np.any(times):
+        motion = np.linalg.inv(previous_pose) @ guess  # over dt, previous_T_current
+        points = deskew(points.astype(np.float64), times.astype(np.float64), motion, dt).astype(np.float32)
+    return valid, raw, points, times
+
+
 @dataclass
 class FrameStart:
     """What the mapping half decides at the start of a frame (sent to the perception half)."""
@@ -66,7 +83,8 @@ class FrameStart:
     use_map: bool  # the static map gates detection in this frame
     reset: bool  # the mapping half started a new world frame with this frame (time jump back)
     valid: np.ndarray  # (N,) bool over the frame's points
-    points: np.ndarray  # (M, 3) valid points, sensor frame
+    raw: np.ndarray  # (M, 3) valid points as measured, sensor frame
+    points: np.ndarray  # (M, 3) valid points deskewed to the frame time, sensor frame
     times: np.ndarray | None  # (M,) per-point time or None
 
 
@@ -80,6 +98,7 @@ class Detected:
     found: DetectionOutput
     guess: np.ndarray
     use_map: bool
+    times: np.ndarray | None
     candidate: np.ndarray  # (M,) dynamic candidates by the map check
     believed_dynamic: np.ndarray  # (M,) candidates plus points in moving tracks' predicted boxes
     timing: dict[str, float] = field(default_factory=dict)
@@ -117,11 +136,11 @@ class MappingHalf:
             log.warning("frame at %.3f s is back in time (last %.3f s): resetting, a new map starts",
                         frame.timestamp, self.last_time)
             self.reset()
-        valid = valid_points(frame, self.config)
-        times = None if frame.times is None else frame.times[valid]
-        return FrameStart(timestamp=frame.timestamp, guess=self.odometry.predict(frame.timestamp),
+        guess = self.odometry.predict(frame.timestamp)
+        valid, raw, points, times = preprocess(frame, self.config, self.odometry.pose, guess, self.last_time)
+        return FrameStart(timestamp=frame.timestamp, guess=guess,
                           use_map=self.config.coupling.map_to_detection and self.frames > 0, reset=reset,
-                          valid=valid, points=frame.points[valid], times=times)
+                          valid=valid, raw=raw, points=points, times=times)
 
     def evidence(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Free and occupied counts of the static map at (K, 3) world points (the map check)."""
@@ -130,15 +149,14 @@ class MappingHalf:
 
     def register(self, start: FrameStart, believed_dynamic: np.ndarray) -> np.ndarray:
         """Step 3: the 4x4 world_T_sensor of the scan, registered on points not believed dynamic."""
-        return self.odometry.register(start.points, ~believed_dynamic, start.times, start.timestamp)
+        # As measured: with constant motion the distortion is the same in every scan and cancels out.
+        return self.odometry.register(start.raw, ~believed_dynamic, None, start.timestamp)
 
     def finish(self, start: FrameStart, pose: np.ndarray, dynamic: np.ndarray) -> None:
         """Step 5: the static points grow the odometry's local map and the static map."""
         static = ~dynamic
         self.odometry.update_map(static)
-        scan = self.odometry.last_scan  # deskewed points when per-point times were given
-        map_points = start.points if scan is None or len(scan.points) != len(start.points) else scan.points
-        self.map.integrate(map_points, pose, static)
+        self.map.integrate(start.points, pose, static)
         self.last_time = start.timestamp
         self.frames += 1
 
@@ -158,7 +176,17 @@ class PerceptionHalf:
         self.tracker = MultiObjectTracker(self.config.tracking)
         self.confirmed: list[Track] = []  # confirmed and coasting tracks of the last frame, world frame
         self._evidence: dict[int, TrackEvidence] = {}
+        self.last_pose = np.eye(4)  # registered pose of the last frame (the mapping half's odometry pose)
         self.last_time: float | None = None
+
+    def prepare(self, frame: Frame, guess: np.ndarray, use_map: bool, reset: bool) -> FrameStart:
+        """The :class:`FrameStart` the mapping half computed, rebuilt here from the frame and the
+        values it sent (guess, use_map, reset): the same preprocessing on the same state."""
+        if reset or (self.last_time is not None and frame.timestamp <= self.last_time):
+            self.reset()
+        valid, raw, points, times = preprocess(frame, self.config, self.last_pose, guess, self.last_time)
+        return FrameStart(timestamp=frame.timestamp, guess=guess, use_map=use_map, reset=reset, valid=valid,
+                          raw=raw, points=points, times=times)
 
     def detect(self, frame: Frame, start: FrameStart, map_query: MapQuery | None) -> Detected:
         """Step 2. ``map_query`` answers the map check (``None`` when ``start.use_map`` is off)."""
@@ -184,7 +212,8 @@ class PerceptionHalf:
             world_guess = points @ guess[:3, :3].T + guess[:3, 3]
             believed_dynamic |= _points_in_boxes(world_guess, predicted, TRACK_BOX_MARGIN)
         timing = {"detection": (time.perf_counter() - clock) * 1e3}
-        return Detected(frame.timestamp, start.valid, ground, found, guess, start.use_map, candidate, believed_dynamic,
+        return Detected(frame.timestamp, start.valid, ground, found, guess, start.use_map, start.times, candidate,
+                        believed_dynamic,
                         timing)
 
     def track(self, detected: Detected, pose: np.ndarray) -> Tracked:
@@ -216,7 +245,9 @@ class PerceptionHalf:
                 if d >= 0 and track.track_id in settled:
                     still[d] = True
             for d, det in enumerate(detections):
-                if det.dynamic_candidate and not still[d] and det.point_indices is not None:
+                # Candidates shaped like road users, not known to stand still, are dynamic.
+                if (det.dynamic_candidate and not still[d] and det.point_indices is not None
+                        and det.object_class is not ObjectClass.OTHER):
                     dynamic[det.point_indices] = True
         else:
             dynamic = detected.candidate.copy()
@@ -227,7 +258,8 @@ class PerceptionHalf:
         labels[detected.valid] = sub
         self.confirmed = confirmed
         self.last_time = detected.timestamp
-        reported = [t for t in confirmed if t.state is TrackState.CONFIRMED
+        self.last_pose = pose
+        reported = [_at_frame_time(t, detected.times) for t in confirmed if t.state is TrackState.CONFIRMED
                     and (t.object_class is not ObjectClass.OTHER or t.moving)]
         return Tracked(reported, detections, dynamic, labels, {"tracking": (time.perf_counter() - clock) * 1e3})
 

@@ -24,7 +24,7 @@ from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
 from s2mat.errors import PointCloud2Error
-from s2mat.loop_parts import EvidenceQuery, FrameStart, PerceptionHalf, valid_points
+from s2mat.loop_parts import EvidenceQuery, PerceptionHalf
 from s2mat.types import Frame, PointLabel
 from s2mat_ros import outputs, wire
 from s2mat_ros.frames import cloud_to_frame, guarded
@@ -150,10 +150,7 @@ class PerceptionNode(Node):
 
     def _process(self, frame: Frame, frame_id: str, start: wire.StartMsg, stamp: Any) -> None:
         seq = start.seq
-        valid = valid_points(frame, self.config)
-        fs = FrameStart(timestamp=frame.timestamp, guess=start.guess, use_map=start.use_map, reset=start.reset,
-                        valid=valid, points=frame.points[valid],
-                        times=None if frame.times is None else frame.times[valid])
+        fs = self.half.prepare(frame, start.guess, start.use_map, start.reset)
         query = EvidenceQuery(self.config.mapping.voxel_size, lambda pts: self._ask(stamp, seq, pts))
         detected = self.half.detect(frame, fs, query)
         self.pub_believed.publish(wire.mask(stamp, seq, detected.believed_dynamic))
