@@ -46,7 +46,11 @@ TRACK_BOX_MARGIN = 0.3  # metres
 MOTION_WINDOW = 1.0  # seconds
 MIN_DISPLACEMENT = 0.5  # metres
 MIN_STRAIGHTNESS = 0.6
+FAST_STEP = 0.6  # metres in one frame (6 m/s at 10 Hz) decide at once
 MAX_STEP_RATIO, MAX_STEP_SLACK = 3.0, 0.3  # no step longer than 3 x the median step + 0.3 m
+# A moving track stops when its centre moved less than STOP_DISPLACEMENT over STOP_WINDOW.
+STOP_WINDOW = 0.5  # seconds
+STOP_DISPLACEMENT = 0.2  # metres
 # Static-map evidence about a track's points (shares of its cluster's voxels).
 STATIC_SHARE = 0.5  # in persistent static occupancy: the track sits inside the static world
 FREE_SHARE = 0.2  # seen free before: something arrived there
@@ -117,17 +121,27 @@ class TrackEvidence:
         """It sits inside the static world and never entered free space: structure, not an object."""
         return self.free_frames == 0 and self.static_frames >= STATIC_FRAMES
 
+    def _recent(self, now: float, window: float) -> np.ndarray:
+        return np.array([(x, y) for t, x, y in self.history if t >= now - window - 1e-6]).reshape(-1, 2)
+
     def went_somewhere(self, now: float) -> bool:
-        """Consistent displacement over the last MOTION_WINDOW seconds (see module constants)."""
-        recent = [(t, x, y) for t, x, y in self.history if t >= now - MOTION_WINDOW - 1e-6]
-        if len(recent) < 4 or recent[-1][0] - recent[0][0] < 0.5 * MOTION_WINDOW:
+        """Consistent displacement over the last MOTION_WINDOW seconds: at least
+        MIN_DISPLACEMENT net, along a nearly straight path without jumps (see the constants)."""
+        xy = self._recent(now, MOTION_WINDOW)
+        if len(xy) < 2:
             return False
-        xy = np.array([(x, y) for _, x, y in recent])
         net = float(np.linalg.norm(xy[-1] - xy[0]))
+        if len(xy) == 2:  # one step: only a fast object (a car at speed) tells at once
+            return net >= FAST_STEP
         steps = np.linalg.norm(np.diff(xy, axis=0), axis=1)
         # A jump (the track took over another object's detection) is not motion.
         steady = float(steps.max()) <= MAX_STEP_RATIO * float(np.median(steps)) + MAX_STEP_SLACK
         return net >= MIN_DISPLACEMENT and net >= MIN_STRAIGHTNESS * float(steps.sum()) and steady
+
+    def stopped(self, now: float) -> bool:
+        """Over the last STOP_WINDOW seconds it moved less than STOP_DISPLACEMENT."""
+        xy = self._recent(now, STOP_WINDOW)
+        return len(xy) >= 4 and float(np.linalg.norm(xy[-1] - xy[0])) < STOP_DISPLACEMENT
 
 
 class S2MAT:
@@ -274,8 +288,11 @@ class S2MAT:
                           tracks=reported, detections=detections, timing=timing)
 
     def _judge(self, tracks: list[Track], found: DetectionOutput, use_map: bool, now: float) -> list[Track]:
-        """Tracks with the class their detections voted for and a moving flag that needs the
-        tracker's flag, consistent displacement, and no static-map evidence of structure."""
+        """Tracks with the class their detections voted for and the pipeline's moving flag:
+        it starts with speed and consistent displacement (``went_somewhere``) into space the
+        map had seen free, stops when the track slows or stays put (``stopped``), and is never
+        set on a track the static map says is structure or that now sits inside persistent
+        static occupancy."""
         index = self.tracker.detection_index()
         live = {t.track_id for t in tracks}
         self._evidence = {k: v for k, v in self._evidence.items() if k in live}
@@ -283,6 +300,7 @@ class S2MAT:
         for track, d in zip(tracks, index.tolist(), strict=True):
             ev = self._evidence.setdefault(track.track_id, TrackEvidence())
             ev.history.append((now, float(track.box.center[0]), float(track.box.center[1])))
+            inside_static = False
             if d >= 0:
                 c = int(found.detection_cluster[d])
                 ev.votes[found.classes[c]] += int(found.clusters.point_counts[c])
@@ -291,9 +309,15 @@ class S2MAT:
                         ev.free_frames += 1
                     elif found.occupied_share[c] >= STATIC_SHARE:
                         ev.static_frames += 1
-            if ev.structure or not track.moving:
+                        inside_static = True
+            speed = track.speed
+            if ev.structure or inside_static:
                 ev.moving = False
-            elif not ev.moving:
-                ev.moving = ev.went_somewhere(now)
+            elif ev.moving:
+                ev.moving = not (speed < self.config.tracking.stationary_speed or ev.stopped(now))
+            else:
+                # With the map, motion must also have taken it into space seen free before.
+                entered_free = ev.free_frames > 0 or not use_map
+                ev.moving = entered_free and speed > self.config.tracking.moving_speed and ev.went_somewhere(now)
             out.append(replace(track, object_class=ev.object_class(track.object_class), moving=ev.moving))
         return out
