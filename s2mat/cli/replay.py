@@ -46,6 +46,9 @@ def replay(
                                 delay=delay)
     except ValueError as exc:
         raise S2MATError(str(exc)) from None
+    from s2mat_ros.dds import use_large_data_profile
+
+    use_large_data_profile()
     rclpy.init()
     node = rclpy.create_node("s2mat_replay")
     try:

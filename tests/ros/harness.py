@@ -22,6 +22,7 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import String
 
 from s2mat import pointcloud2 as pc2
+from s2mat_ros.dds import use_large_data_profile
 from s2mat_ros.outputs import pose_matrix
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,6 +84,7 @@ class Listener:
     def __init__(self, domain: int) -> None:
         os.environ["ROS_DOMAIN_ID"] = str(domain)
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+        use_large_data_profile()  # the test publishes full scans, like the graph's own processes
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("s2mat_test_listener", context=self.context)

@@ -12,12 +12,15 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 
+from s2mat_ros.dds import use_large_data_profile
+
 NODE_MODULES = {"mapping": "s2mat_ros.mapping_node", "perception": "s2mat_ros.perception_node"}
 
 
 def spin_nodes(factories: Sequence[type[Node]], args: list[str] | None = None) -> None:
     """Create the nodes in one context and spin them on one multi-threaded executor until
     Ctrl-C or an external shutdown; then destroy them and shut down cleanly."""
+    use_large_data_profile()
     rclpy.init(args=args if args is not None else sys.argv)
     nodes: list[Node] = []
     executor = MultiThreadedExecutor(num_threads=4)

@@ -10,6 +10,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
 from s2mat.datasets.rosbag import BagWriter
+from s2mat_ros.dds import use_large_data_profile
 from s2mat_ros.messages import message_class
 
 # Output topics of the graph and their types.
@@ -57,6 +58,7 @@ def record(out: Path, topics: Sequence[str] | None = None, duration: float | Non
 
     import rclpy
 
+    use_large_data_profile()
     rclpy.init(args=args)
     node = rclpy.create_node("s2mat_recorder")
     try:
