@@ -10,7 +10,7 @@ APT_PACKAGES := libusb-1.0-0 libgomp1
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml ros2_ws/src/s2mat_ros/setup.py Makefile | cksum | cut -d' ' -f1)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup demo test lint bench bench-ros bench-frontend bench-mapping bench-tracking bench-pipeline bench-sim clean
+.PHONY: setup demo test lint bench bench-vlm bench-ros bench-frontend bench-mapping bench-tracking bench-pipeline bench-sim clean
 
 setup: $(STAMP)
 
@@ -32,7 +32,7 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
-bench: bench-sim bench-frontend bench-mapping bench-tracking bench-pipeline bench-ros
+bench: bench-sim bench-frontend bench-mapping bench-tracking bench-pipeline bench-ros bench-vlm
 
 bench-sim: setup
 	$(PY) benchmarks/bench_sim.py
@@ -54,3 +54,6 @@ bench-frontend: setup
 
 bench-ros: setup
 	$(PY) benchmarks/bench_ros.py
+
+bench-vlm: setup
+	$(PY) benchmarks/bench_vlm.py
