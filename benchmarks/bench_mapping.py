@@ -193,6 +193,8 @@ def bench_sim(name: str, args: argparse.Namespace) -> list[list[str]]:
                  *["-"] * 8, fmt(ms_kiss, 1), ""])
     rows.append([name, "dufomap (kiss poses)", "", "", *map(fmt, m_dufo_gt), *map(fmt, m_dufo_own),
                  fmt(ms_dufo, 1), ""])
+    for row in rows:
+        print("  " + " | ".join(row), flush=True)
     print(f"[{name}] ours map-only with GT poses: {ms_map_gt:.1f} ms/frame; relative-error lengths "
           f"{o_ours.lengths} m over a {o_ours.path_length:.0f} m path", flush=True)
     return rows

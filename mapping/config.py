@@ -30,7 +30,7 @@ class OdometryConfig(_Section):
 class StaticMapConfig(_Section):
     """Voxel map with hit and ray-cast free-space evidence."""
 
-    voxel_size: float = Field(0.2, gt=0, description="Static map resolution in metres.")
+    voxel_size: float = Field(0.1, gt=0, description="Static map resolution in metres (0.1 keeps feet and wheels out of road voxels).")
     hits_to_occupy: int = Field(2, ge=1, description="Hits before a voxel counts as persistently occupied.")
     misses_to_free: int = Field(2, ge=1, description="Free-space observations that carve an occupied voxel.")
     live_radius: float = Field(100.0, gt=0, description="Voxels farther than this from the sensor leave the live map for the archive, metres.")
@@ -42,5 +42,6 @@ class StaticMapConfig(_Section):
     neighbourhood: int = Field(1, ge=0, description="Half width of the pixel window whose nearest return must lie behind a voxel.")
     history_scans: int = Field(30, ge=0, description="Recent range images kept to give new voxels their past free-space evidence.")
     free_ratio: float = Field(1.0, gt=0, description="A voxel is carved when free observations reach this ratio of its hits (and misses_to_free).")
+    free_since_hit_ratio: float = Field(0.5, ge=0, description="A voxel is also carved when the free observations since its last hit reach this ratio of its hits (and misses_to_free): what stood long must be seen gone for a while.")
     max_range: float | None = Field(None, gt=0, description="Returns beyond this are not inserted; None takes the sensor's max range.")
     window_check_every: int = Field(10, ge=1, description="Frames between moves of far voxels into the archive.")

@@ -166,7 +166,8 @@ class StaticMap:
     def carved(self, table: VoxelTable) -> np.ndarray:
         """(M,) bool: voxels of ``table`` whose free-space evidence outweighs their hits."""
         cfg = self.config
-        return (table.free_since_hit >= cfg.misses_to_free) | (
+        since = table.free_since_hit
+        return ((since >= cfg.misses_to_free) & (since >= cfg.free_since_hit_ratio * table.hits)) | (
             (table.free >= cfg.misses_to_free) & (table.free >= cfg.free_ratio * table.hits))
 
     def _rows(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
