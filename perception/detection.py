@@ -75,12 +75,13 @@ def _ground_height_from_mask(points: np.ndarray, ground_mask: np.ndarray, xy: np
 
 OVERHEAD_CELL = 0.25  # metres; voxel of the overhead-returns test
 OVERHEAD_MIN_VOXELS = 2  # occupied voxels above a cluster that make it overhung
+OVERHEAD_MARGIN = 0.6  # metres around the footprint searched (a crown's seen side leans towards the sensor)
 
 
 def _overhung(points: np.ndarray, ground_mask: np.ndarray, boxes: BoxArrays, which: np.ndarray,
               reach: float) -> np.ndarray:
     """(len(which),) bool: the scan has returns above the top of each box, within ``reach``
-    metres, over the middle of its footprint (sensor frame)."""
+    metres, over its footprint grown by ``OVERHEAD_MARGIN`` (sensor frame)."""
     cell = OVERHEAD_CELL
     above = points[~ground_mask]
     keys = np.unique(_cell_keys(above, cell))
@@ -90,8 +91,9 @@ def _overhung(points: np.ndarray, ground_mask: np.ndarray, boxes: BoxArrays, whi
     levels = np.arange(cell, reach + 1e-9, cell)
     for n, b in enumerate(which.tolist()):  # a few dozen small boxes; each test is vectorised
         length, width = boxes.size[b, 0], boxes.size[b, 1]
-        u = np.arange(-0.3 * length, 0.3 * length + 1e-9, cell) if length > cell else np.zeros(1)
-        v = np.arange(-0.3 * width, 0.3 * width + 1e-9, cell) if width > cell else np.zeros(1)
+        half_u, half_v = 0.5 * length + OVERHEAD_MARGIN, 0.5 * width + OVERHEAD_MARGIN
+        u = np.arange(-half_u, half_u + 1e-9, cell)
+        v = np.arange(-half_v, half_v + 1e-9, cell)
         uu, vv = np.meshgrid(u, v)
         c, s_ = np.cos(boxes.yaw[b]), np.sin(boxes.yaw[b])
         x = boxes.center[b, 0] + c * uu.ravel() - s_ * vv.ravel()
@@ -102,6 +104,48 @@ def _overhung(points: np.ndarray, ground_mask: np.ndarray, boxes: BoxArrays, whi
         pos = np.clip(np.searchsorted(keys, qk), 0, len(keys) - 1)
         out[n] = np.count_nonzero(keys[pos] == qk) >= OVERHEAD_MIN_VOXELS
     return out
+
+
+FOV_EDGE = np.deg2rad(0.3)  # a cluster whose top is this close to the highest beam may continue above it
+
+
+def _cut_by_field_of_view(points: np.ndarray, clusters: Clusters, which: np.ndarray) -> np.ndarray:
+    """(len(which),) bool: the cluster's highest point lies on the scan's highest beam, so the
+    object may go on above the field of view (a trunk whose crown is out of sight), whereas a
+    road user's top is seen (sensor frame)."""
+    pts = np.asarray(points)
+    elevation = np.arctan2(pts[:, 2], np.hypot(pts[:, 0], pts[:, 1]))
+    finite = np.isfinite(elevation)
+    if not finite.any():
+        return np.zeros(len(which), bool)
+    top_beam = np.percentile(elevation[finite], 99.9)
+    per_cluster = np.maximum.reduceat(elevation[clusters.members], clusters.starts)
+    return per_cluster[which] >= top_beam - FOV_EDGE
+
+
+def _map_shares(static_map: MapQuery, clusters: Clusters, points: np.ndarray, world_T_sensor: np.ndarray,
+                config: DetectionConfig, cluster_voxel: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per cluster, the share of its space the map has seen free and the share in persistent
+    static occupancy. The space is sampled at the cluster's connectivity-voxel centroids, or,
+    when the map's voxels are finer, at one point per map voxel the cluster's points occupy
+    (a centroid may fall in an empty fine voxel between surfaces)."""
+    k = clusters.count
+    rot, t = world_T_sensor[:3, :3], world_T_sensor[:3, 3]
+    if static_map.voxel_size >= 0.75 * cluster_voxel:
+        samples = clusters.voxel_centroids @ rot.T + t
+        owner = clusters.voxel_labels.astype(np.int64)
+    else:
+        world = np.asarray(points)[clusters.members].astype(np.float64) @ rot.T + t
+        owner = np.repeat(np.arange(k, dtype=np.int64), clusters.point_counts)
+        keys = np.floor(world / static_map.voxel_size).astype(np.int64)
+        _, first = np.unique(np.column_stack([owner, keys]), axis=0, return_index=True)
+        samples, owner = world[first], owner[first]
+    free = np.asarray(static_map.free_counts(samples)).reshape(-1)
+    occ = np.asarray(static_map.occupied_counts(samples)).reshape(-1)
+    seen_free = (free >= config.free_evidence) & (free > occ)
+    persistent = (occ >= config.occupied_evidence) & (occ >= free)
+    n = np.maximum(np.bincount(owner, minlength=k), 1)
+    return np.bincount(owner, seen_free, k) / n, np.bincount(owner, persistent, k) / n
 
 
 def _cell_keys(points: np.ndarray, cell: float) -> np.ndarray:
@@ -169,35 +213,32 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     else:
         floating = np.zeros(0, bool)
         ground_z = np.zeros(0)
+    # The static map's evidence at each cluster's voxels.
+    free_share = np.zeros(k)
+    occ_share = np.zeros(k)
+    if static_map is not None and world_T_sensor is not None and k:
+        free_share, occ_share = _map_shares(static_map, clusters, pts, world_T_sensor, config,
+                                            clustering.voxel_size)
     classes = guess_classes(boxes.size)
     # Road users stand on the ground; small ones have open sky above them (a trunk has its
-    # crown, a pole its lamp, a facade its upper floors).
+    # crown, a pole its lamp, a facade its upper floors), unless they are in space seen free
+    # (a walker passing under a tree).
     small = np.array([c in (ObjectClass.PEDESTRIAN, ObjectClass.CYCLIST) for c in classes], dtype=bool)
+    small &= free_share < config.dynamic_fraction
     overhung = np.zeros(k, bool)
     if config.overhead_reach > 0 and small.any():
         overhung[small] = _overhung(pts, mask, boxes, np.flatnonzero(small), config.overhead_reach)
+        overhung[small] |= _cut_by_field_of_view(pts, clusters, np.flatnonzero(small))
     not_road_user = floating | overhung
     classes = [ObjectClass.OTHER if n else c for c, n in zip(classes, not_road_user.tolist(), strict=True)]
     if config.complete_boxes and k:
         complete_boxes(boxes, classes, ground_z)
 
-    # Structure by shape.
+    # Structure by shape, and dynamic candidates by the map.
     structure = oversized | (boxes.size[:, 0] > clustering.max_extent) | (boxes.size[:, 2] > config.max_height)
     structure |= not_road_user
     in_range = np.hypot(boxes.center[:, 0], boxes.center[:, 1]) <= config.max_range
 
-    # Structure and dynamic candidates by the static map.
-    free_share = np.zeros(k)
-    occ_share = np.zeros(k)
-    if static_map is not None and world_T_sensor is not None and k:
-        vw = clusters.voxel_centroids @ world_T_sensor[:3, :3].T + world_T_sensor[:3, 3]
-        free = np.asarray(static_map.free_counts(vw)).reshape(-1)
-        occ = np.asarray(static_map.occupied_counts(vw)).reshape(-1)
-        seen_free = (free >= config.free_evidence) & (free > occ)
-        persistent = (occ >= config.occupied_evidence) & (occ >= free)
-        n_vox = np.maximum(np.bincount(clusters.voxel_labels, minlength=k), 1)
-        free_share = np.bincount(clusters.voxel_labels, seen_free, k) / n_vox
-        occ_share = np.bincount(clusters.voxel_labels, persistent, k) / n_vox
     in_static = occ_share >= config.structure_fraction
     dynamic = (free_share >= config.dynamic_fraction) & ~in_static & ~structure
     object_shaped = np.array([c is not ObjectClass.OTHER for c in classes], dtype=bool)

@@ -46,6 +46,7 @@ TRACK_BOX_MARGIN = 0.3  # metres
 MOTION_WINDOW = 1.0  # seconds
 MIN_DISPLACEMENT = 0.5  # metres
 MIN_STRAIGHTNESS = 0.6
+FAST_SPEED, FAST_FRAMES = 4.0, 4  # m/s held over this many frames: moving without free-space evidence
 FAST_STEP = 0.6  # metres in one frame (6 m/s at 10 Hz) decide at once
 MAX_STEP_RATIO, MAX_STEP_SLACK = 3.0, 0.3  # no step longer than 3 x the median step + 0.3 m
 # A moving track stops when its centre moved less than STOP_DISPLACEMENT over STOP_WINDOW.
@@ -54,6 +55,7 @@ STOP_DISPLACEMENT = 0.2  # metres
 # Static-map evidence about a track's points (shares of its cluster's voxels).
 STATIC_SHARE = 0.5  # in persistent static occupancy: the track sits inside the static world
 FREE_SHARE = 0.2  # seen free before: something arrived there
+REPORT_HITS = 3  # hits before a track never seen in free space is reported
 STATIC_FRAMES = 3  # matched frames inside static occupancy (and never in free space) that demote a track
 
 
@@ -108,6 +110,7 @@ class TrackEvidence:
 
     votes: Counter = field(default_factory=Counter)  # class guesses of its detections, by points
     history: deque = field(default_factory=lambda: deque(maxlen=40))  # (time, x, y) of the filtered centre
+    measured: deque = field(default_factory=lambda: deque(maxlen=10))  # (time, x, y) of its matched detections
     static_frames: int = 0  # matched frames with its cluster inside persistent static occupancy
     free_frames: int = 0  # matched frames with its cluster in space the map had seen free
     moving: bool = False
@@ -139,9 +142,14 @@ class TrackEvidence:
         return net >= MIN_DISPLACEMENT and net >= MIN_STRAIGHTNESS * float(steps.sum()) and steady
 
     def stopped(self, now: float) -> bool:
-        """Over the last STOP_WINDOW seconds it moved less than STOP_DISPLACEMENT."""
-        xy = self._recent(now, STOP_WINDOW)
-        return len(xy) >= 4 and float(np.linalg.norm(xy[-1] - xy[0])) < STOP_DISPLACEMENT
+        """Over the last STOP_WINDOW seconds its filtered centre, or the centre of the
+        detections it was matched with (the filter lags after a stop), moved less than
+        STOP_DISPLACEMENT."""
+        for series in (self._recent(now, STOP_WINDOW),
+                       np.array([(x, y) for t, x, y in self.measured if t >= now - STOP_WINDOW - 1e-6]).reshape(-1, 2)):
+            if len(series) >= 4 and float(np.linalg.norm(series[-1] - series[0])) < STOP_DISPLACEMENT:
+                return True
+        return False
 
 
 class S2MAT:
@@ -241,7 +249,7 @@ class S2MAT:
             for d in found.detections
         ]
         tracks = self.tracker.step(detections, frame.timestamp)
-        tracks = self._judge(tracks, found, use_map, frame.timestamp)
+        tracks = self._judge(tracks, found, detections, use_map, frame.timestamp)
         confirmed = [t for t in tracks if t.state in (TrackState.CONFIRMED, TrackState.COASTING) and t.hits >= 1]
         lap("tracking")
 
@@ -282,17 +290,25 @@ class S2MAT:
         self._last_time = frame.timestamp
         self.frames += 1
         timing["total"] = float(sum(timing.values()))
-        reported = [_at_frame_time(t, times) for t in confirmed if t.state is TrackState.CONFIRMED
-                    and (t.object_class is not ObjectClass.OTHER or t.moving)]
+        reported = [_at_frame_time(t, times) for t in confirmed if self._reportable(t)]
         return StepResult(index=frame.index, timestamp=frame.timestamp, pose=pose, labels=labels,
                           tracks=reported, detections=detections, timing=timing)
 
-    def _judge(self, tracks: list[Track], found: DetectionOutput, use_map: bool, now: float) -> list[Track]:
+    def _reportable(self, track: Track) -> bool:
+        """Confirmed road users; one never seen in free space only after REPORT_HITS hits (a
+        fragment of a facade lives a frame or two)."""
+        if track.state is not TrackState.CONFIRMED or track.object_class is ObjectClass.OTHER:
+            return False
+        ev = self._evidence.get(track.track_id)
+        return track.hits >= REPORT_HITS or (ev is not None and ev.free_frames > 0)
+
+    def _judge(self, tracks: list[Track], found: DetectionOutput, detections: list[Detection], use_map: bool,
+               now: float) -> list[Track]:
         """Tracks with the class their detections voted for and the pipeline's moving flag:
         it starts with speed and consistent displacement (``went_somewhere``) into space the
         map had seen free, stops when the track slows or stays put (``stopped``), and is never
-        set on a track the static map says is structure or that now sits inside persistent
-        static occupancy."""
+        set on a track the static map says is structure, that now sits inside persistent
+        static occupancy, or whose points were not guessed a road user."""
         index = self.tracker.detection_index()
         live = {t.track_id for t in tracks}
         self._evidence = {k: v for k, v in self._evidence.items() if k in live}
@@ -302,6 +318,7 @@ class S2MAT:
             ev.history.append((now, float(track.box.center[0]), float(track.box.center[1])))
             inside_static = False
             if d >= 0:
+                ev.measured.append((now, float(detections[d].box.center[0]), float(detections[d].box.center[1])))
                 c = int(found.detection_cluster[d])
                 ev.votes[found.classes[c]] += int(found.clusters.point_counts[c])
                 if use_map:
@@ -311,13 +328,18 @@ class S2MAT:
                         ev.static_frames += 1
                         inside_static = True
             speed = track.speed
-            if ev.structure or inside_static:
+            kind = ev.object_class(track.object_class)
+            if ev.structure or inside_static or kind is ObjectClass.OTHER:
                 ev.moving = False
             elif ev.moving:
                 ev.moving = not (speed < self.config.tracking.stationary_speed or ev.stopped(now))
             else:
-                # With the map, motion must also have taken it into space seen free before.
+                # With the map, motion must also have taken it into space seen free before,
+                # unless it keeps going fast (traffic moving along with the sensor stays in
+                # space it occupied itself).
                 entered_free = ev.free_frames > 0 or not use_map
-                ev.moving = entered_free and speed > self.config.tracking.moving_speed and ev.went_somewhere(now)
-            out.append(replace(track, object_class=ev.object_class(track.object_class), moving=ev.moving))
+                fast = speed > FAST_SPEED and len(ev.history) >= FAST_FRAMES
+                ev.moving = ((entered_free or fast) and speed > self.config.tracking.moving_speed
+                             and ev.went_somewhere(now))
+            out.append(replace(track, object_class=kind, moving=ev.moving))
         return out

@@ -87,3 +87,41 @@ def test_time_going_backwards_resets_the_loop(street, caplog):
     assert s2mat.frames == 1
     np.testing.assert_allclose(result.pose, np.eye(4))
     assert "back in time" in caplog.text
+
+
+def _scores(frames, results, s2mat):
+    from s2mat.evaluation.run import RunGroundTruth, evaluate_run
+
+    truth = RunGroundTruth()
+    for frame in frames:
+        truth.add(frame, s2mat.config.sensor.min_range, s2mat.config.sensor.max_range)
+    tracks = {i: [(t.track_id, t.box, t.moving) for t in r.tracks] for i, r in enumerate(results)}
+    return evaluate_run(truth, np.stack([r.pose for r in results]), s2mat.static_map().is_static, tracks,
+                        [r.timing["total"] for r in results])
+
+
+def test_static_structure_does_not_become_tracks_and_moving_flags_are_right(street, full_run):
+    s2mat, results = full_run
+    tracking = _scores(street, results, s2mat)["tracking"]
+    print({k: tracking[k] for k in ("MOTA", "IDF1", "false_tracks", "tracks", "moving_flag_accuracy")})
+    # False tracks: ids never within 2 m of a ground-truth object (facades, trunks, poles).
+    assert tracking["tracks"] >= 10
+    assert tracking["false_tracks"] <= 0.15 * tracking["tracks"]
+    assert tracking["moving_flag_pairs"] >= 100
+    assert tracking["moving_flag_accuracy"] >= 90.0
+
+
+@pytest.mark.xfail(strict=True, reason="open in issue 6: about 7 % of moving track-frames on this coarse "
+                   "(1024-column) street are parked cars a passing car's track latched onto")
+def test_reported_moving_tracks_are_road_users_in_motion(street, full_run):
+    s2mat, results = full_run
+    right = total = 0
+    for frame, result in zip(street, results, strict=True):
+        valid = s2mat._valid(frame)
+        moving_gt = frame.ground_truth.moving[valid]
+        for track in result.tracks:
+            if track.moving and track.point_indices is not None and len(track.point_indices):
+                total += 1
+                right += np.mean(moving_gt[track.point_indices]) > 0.5
+    assert total >= 50
+    assert right >= 0.95 * total, f"{right} of {total} moving track-frames sit on moving objects"
