@@ -52,7 +52,7 @@ def birdseye_png(map_points: np.ndarray, poses: np.ndarray, tails: Mapping[int, 
             z = pts[:, 2]
             zlo, zhi = np.percentile(z, [2, 98])
             shade = np.clip((z - zlo) / max(zhi - zlo, 1e-6), 0, 1)
-            ax.scatter(pts[:, 0], pts[:, 1], s=0.25, c=shade, cmap="Greys", vmin=-0.8, vmax=1.0,
+            ax.scatter(pts[:, 0], pts[:, 1], s=0.3, c=shade, cmap="Greys", vmin=-1.6, vmax=1.0,
                        linewidths=0, rasterized=True, label="static map")
     if dynamic_points is not None and len(dynamic_points):
         dyn = dynamic_points[inside(dynamic_points)]
