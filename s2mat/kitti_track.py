@@ -17,13 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from perception.tracking.geometry import boxes_to_array
-from perception.tracking.tracker import COASTING
-from perception.types import Box3D, Detection, ObjectClass, Track, TrackState
+from perception.tracking.tracker import CLASSES, COASTING, TENTATIVE, TrackList
+from perception.types import Box3D, Detection, ObjectClass, Track
 from s2mat.datasets.kitti_tracking import KittiCalib, KittiObjects, camera_to_zup, zup_to_camera
 
 FRAME_PERIOD = 0.1  # KITTI tracking sequences are recorded at 10 Hz
 _TO_CLASS = {"Car": ObjectClass.CAR, "Pedestrian": ObjectClass.PEDESTRIAN, "Cyclist": ObjectClass.CYCLIST}
 _TO_NAME = {v: k for k, v in _TO_CLASS.items()}
+_NAMES = np.array([_TO_NAME.get(c, "Misc") for c in CLASSES], dtype=object)
 
 
 @dataclass
@@ -31,6 +32,29 @@ class SequenceRun:
     results: KittiObjects
     frames: int
     seconds: float  # time spent in the tracker's step() and in picking the tracks to write
+
+
+@dataclass
+class Rows:
+    """The tracks written in one frame, as arrays: ids, KITTI type names, z-up boxes (K, 7),
+    scores and the index of the detection (within the frame) behind each row, or -1."""
+
+    track_id: np.ndarray
+    type: np.ndarray
+    boxes: np.ndarray
+    score: np.ndarray
+    det: np.ndarray
+
+    @staticmethod
+    def from_tracks(chosen: list[tuple[Track, int]]) -> Rows:
+        """Rows from (track, detection index) pairs."""
+        return Rows(
+            track_id=np.array([t.track_id for t, _ in chosen], np.int64),
+            type=np.array([_TO_NAME.get(t.object_class, "Misc") for t, _ in chosen], dtype=object),
+            boxes=boxes_to_array([t.box for t, _ in chosen]),
+            score=np.array([t.score for t, _ in chosen], np.float64),
+            det=np.array([d for _, d in chosen], np.int64),
+        )
 
 
 def to_detections(dets: KittiObjects) -> list[Detection]:
@@ -42,37 +66,54 @@ def to_detections(dets: KittiObjects) -> list[Detection]:
     ]
 
 
+def to_arrays(dets: KittiObjects) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """KITTI detections (camera frame) as tracker input arrays: z-up boxes (N, 7), class
+    indices into :data:`perception.tracking.tracker.CLASSES` (N,) and scores (N,)."""
+    boxes = np.asarray(camera_to_zup(dets.boxes_cam), dtype=np.float64).reshape(-1, 7)
+    cls = np.array([CLASSES.index(_TO_CLASS[str(t)]) for t in dets.type], np.int64)
+    return boxes, cls, np.asarray(dets.score, dtype=np.float64)
+
+
 def run_sequence(
     tracker,
     dets: KittiObjects,
     n_frames: int,
     calib: KittiCalib | None = None,
-    select: Callable[[object, list[Track]], list[tuple[Track, int]]] | None = None,
+    select: Callable[[object, list[Track]], list[tuple[Track, int]] | Rows] | None = None,
 ) -> SequenceRun:
-    """Track one sequence; ``select(tracker, tracks)`` picks (track, detection index) to write."""
+    """Track one sequence; ``select(tracker, tracks)`` picks the rows to write, as
+    (track, detection index) pairs or as :class:`Rows`.
+
+    A tracker with ``step_arrays(boxes, classes, scores, timestamp)`` is fed arrays built once
+    per sequence; any other gets :class:`Detection` lists through ``step``."""
     select = select or select_measured
     order = np.argsort(dets.frame, kind="stable")
     frames = dets.frame[order]
     starts = np.searchsorted(frames, np.arange(n_frames + 1))
-    per_frame = []
-    for f in range(n_frames):
-        idx = order[starts[f] : starts[f + 1]]
-        per_frame.append((idx, to_detections(dets.select(idx))))
-    rows: list[tuple[int, Track, int]] = []
+    arrays = hasattr(tracker, "step_arrays")
+    if arrays:
+        boxes, cls, scores = to_arrays(dets.select(order))
+        per_frame = [(order[a:b], (boxes[a:b], cls[a:b], scores[a:b])) for a, b in zip(starts[:-1], starts[1:], strict=True)]
+    else:
+        per_frame = [(order[a:b], to_detections(dets.select(order[a:b]))) for a, b in zip(starts[:-1], starts[1:], strict=True)]
+    written: list[tuple[int, np.ndarray, Rows | list[tuple[Track, int]]]] = []
     spent = 0.0
-    for f, (idx, detections) in enumerate(per_frame):
+    for f, (idx, frame_dets) in enumerate(per_frame):
         t0 = time.perf_counter()
-        tracks = tracker.step(detections, f * FRAME_PERIOD)
+        if arrays:
+            tracks = tracker.step_arrays(*frame_dets, f * FRAME_PERIOD)
+        else:
+            tracks = tracker.step(frame_dets, f * FRAME_PERIOD)
         chosen = select(tracker, tracks)
         spent += time.perf_counter() - t0
-        rows.extend((f, trk, int(idx[d]) if d >= 0 else -1) for trk, d in chosen)
-    return SequenceRun(_to_kitti(rows, dets, calib), n_frames, spent)
+        written.append((f, idx, chosen))
+    return SequenceRun(_to_kitti(written, dets, calib), n_frames, spent)
 
 
 TENTATIVE_PENALTY = 10.0
 
 
-def select_measured(tracker, tracks: list[Track], coast_frames: int = 2, coast_min_hits: int = 3) -> list[tuple[Track, int]]:
+def select_measured(tracker, tracks: TrackList, coast_frames: int = 2, coast_min_hits: int = 3) -> Rows:
     """Tracks measured this frame and confirmed tracks bridging a gap of at most
     ``coast_frames`` frames (predicted box) once their velocity rests on at least
     ``coast_min_hits`` detections (a velocity from two detections is too unreliable to
@@ -81,21 +122,23 @@ def select_measured(tracker, tracks: list[Track], coast_frames: int = 2, coast_m
     below every confirmed one."""
     det = np.asarray(tracker.detection_index())
     coasting = (tracker.state == COASTING) & (tracker.misses <= coast_frames) & (tracker.hits >= coast_min_hits)
-    out = []
-    for i in np.nonzero((det >= 0) | coasting)[0]:
-        t = tracks[i]  # built only for the rows written
-        if t.state == TrackState.TENTATIVE:
-            t.score -= TENTATIVE_PENALTY
-        out.append((t, int(det[i])))
-    return out
+    rows = np.nonzero((det >= 0) | coasting)[0]
+    score = tracks.scores[rows]
+    score[tracks.state_index[rows] == TENTATIVE] -= TENTATIVE_PENALTY
+    return Rows(tracks.ids[rows], _NAMES[tracks.class_index[rows]], tracks.boxes[rows], score, det[rows])
 
 
-def _to_kitti(rows: list[tuple[int, Track, int]], dets: KittiObjects, calib: KittiCalib | None) -> KittiObjects:
-    if not rows:
+def _to_kitti(
+    written: list[tuple[int, np.ndarray, Rows | list[tuple[Track, int]]]], dets: KittiObjects, calib: KittiCalib | None
+) -> KittiObjects:
+    parts = [(f, idx, c if isinstance(c, Rows) else Rows.from_tracks(c)) for f, idx, c in written]
+    parts = [(f, idx, r) for f, idx, r in parts if len(r.track_id)]
+    if not parts:
         return KittiObjects.concatenate([])
-    boxes_cam = zup_to_camera(boxes_to_array([t.box for _, t, _ in rows]))
-    det_idx = np.array([d for _, _, d in rows])
-    bbox = np.zeros((len(rows), 4))
+    boxes_cam = zup_to_camera(np.concatenate([r.boxes for _, _, r in parts]))
+    det_idx = np.concatenate([np.append(idx, -1)[r.det] for _, idx, r in parts])
+    n = len(det_idx)
+    bbox = np.zeros((n, 4))
     have = det_idx >= 0
     bbox[have] = dets.bbox2d[det_idx[have]]
     if (~have).any():
@@ -106,12 +149,12 @@ def _to_kitti(rows: list[tuple[int, Track, int]], dets: KittiObjects, calib: Kit
             bbox[~have] = [0, 0, 100, 100]
     alpha = boxes_cam[:, 6] - np.arctan2(boxes_cam[:, 3], boxes_cam[:, 5])
     return KittiObjects(
-        frame=np.array([f for f, _, _ in rows], np.int64),
-        track_id=np.array([t.track_id for _, t, _ in rows], np.int64),
-        type=np.array([_TO_NAME.get(t.object_class, "Misc") for _, t, _ in rows]),
-        truncated=np.zeros(len(rows)), occluded=np.zeros(len(rows), np.int64),
+        frame=np.concatenate([np.full(len(r.track_id), f, np.int64) for f, _, r in parts]),
+        track_id=np.concatenate([r.track_id for _, _, r in parts]).astype(np.int64),
+        type=np.array(np.concatenate([r.type for _, _, r in parts]).tolist()),
+        truncated=np.zeros(n), occluded=np.zeros(n, np.int64),
         alpha=(alpha + np.pi) % (2 * np.pi) - np.pi, bbox2d=bbox, boxes_cam=boxes_cam,
-        score=np.array([t.score for _, t, _ in rows]),
+        score=np.concatenate([r.score for _, _, r in parts]).astype(np.float64),
     )
 
 

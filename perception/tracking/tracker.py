@@ -56,6 +56,31 @@ class TrackList(Sequence[Track]):
     def __len__(self) -> int:
         return len(self._ids)
 
+    @property
+    def ids(self) -> np.ndarray:
+        """(N,) track ids."""
+        return self._ids
+
+    @property
+    def class_index(self) -> np.ndarray:
+        """(N,) classes as indices into :data:`CLASSES`."""
+        return self._cls
+
+    @property
+    def boxes(self) -> np.ndarray:
+        """(N, 7) boxes ``[x, y, z, l, w, h, yaw]`` in the tracking frame."""
+        return self._boxes
+
+    @property
+    def scores(self) -> np.ndarray:
+        """(N,) score of each track's last detection."""
+        return self._score
+
+    @property
+    def state_index(self) -> np.ndarray:
+        """(N,) lifecycle states as :data:`TENTATIVE`, :data:`CONFIRMED` or :data:`COASTING`."""
+        return self._state
+
     def _build(self, i: int) -> Track:
         b = self._boxes[i]
         return Track(
@@ -154,13 +179,36 @@ class MultiObjectTracker:
     # ------------------------------------------------------------------ the frame
     def step(self, detections: list[Detection], timestamp: float) -> TrackList:
         """Advance to ``timestamp`` (seconds) with this frame's detections; return live tracks."""
+        n = len(detections)
+        boxes = np.empty((n, 7))
+        cls = np.empty(n, np.int64)
+        scores = np.empty(n)
+        for i, d in enumerate(detections):
+            boxes[i, :3] = d.box.center
+            boxes[i, 3:6] = d.box.size
+            boxes[i, 6] = d.box.yaw
+            cls[i] = _CLASS_INDEX[ObjectClass(d.object_class)]
+            scores[i] = d.score
+        return self.step_arrays(boxes, cls, scores, timestamp, [d.point_indices for d in detections])
+
+    def step_arrays(
+        self,
+        boxes: np.ndarray,
+        classes: np.ndarray,
+        scores: np.ndarray,
+        timestamp: float,
+        point_indices: list[np.ndarray | None] | None = None,
+    ) -> TrackList:
+        """:meth:`step` on detections given as arrays: (N, 7) boxes ``[x, y, z, l, w, h, yaw]``
+        (metres, radians, z-up frame), (N,) class indices into :data:`CLASSES`, (N,) scores and
+        optionally each detection's point indices."""
         cfg = self.config
         dt = 0.0 if self._time is None else max(float(timestamp) - self._time, 0.0)
         self._time = float(timestamp)
-        det_boxes = np.array([[*d.box.center, *d.box.size, d.box.yaw] for d in detections], dtype=np.float64).reshape(-1, 7)
+        det_boxes = np.array(boxes, dtype=np.float64).reshape(-1, 7)
         det_boxes[:, 3:6] = np.maximum(det_boxes[:, 3:6], 1e-3)
-        det_cls = np.array([_CLASS_INDEX[ObjectClass(d.object_class)] for d in detections], dtype=np.int64)
-        det_score = np.array([d.score for d in detections], dtype=np.float64)
+        det_cls = np.asarray(classes, dtype=np.int64).reshape(-1)
+        det_score = np.asarray(scores, dtype=np.float64).reshape(-1)
 
         # 1. Predict.
         if len(self):
@@ -172,7 +220,7 @@ class MultiObjectTracker:
             self.age += 1
 
         # 2. Associate: strong detections with every track, then weak ones with confirmed tracks.
-        strong = det_score >= self._table["birth_score"][det_cls] if len(det_cls) else np.zeros(0, bool)
+        strong = det_score >= self._table["birth_score"][det_cls]
         matches = self._associate(det_boxes, det_cls, strong)
 
         # 3. Update matched tracks, age the rest.
@@ -189,17 +237,18 @@ class MultiObjectTracker:
         )
         self.det_index = np.full(len(self), -1, np.int64)
         self.det_index[t_idx] = d_idx
-        points = [detections[d].point_indices for d in d_idx]
         self.points = [None] * len(self)
-        for t, p in zip(t_idx, points, strict=True):
-            self.points[t] = p
+        if point_indices is not None:
+            for t, d in zip(t_idx.tolist(), d_idx.tolist(), strict=True):
+                self.points[t] = point_indices[d]
         self._keep(alive)
 
         # 4. Births from unmatched strong detections.
         used = np.zeros(len(det_boxes), bool)
         used[d_idx] = True
         born = np.nonzero(~used & strong)[0]
-        self._birth(det_boxes[born], det_cls[born], det_score[born], [detections[i].point_indices for i in born], born)
+        born_points = [None] * len(born) if point_indices is None else [point_indices[i] for i in born]
+        self._birth(det_boxes[born], det_cls[born], det_score[born], born_points, born)
 
         # 5. Moving / stationary with hysteresis.
         xc, Pc = self.imm.combined()
