@@ -94,6 +94,6 @@ def assign(cost: np.ndarray) -> AssociationResult:
     track_free[rows] = False
     det_free = np.ones(nd, bool)
     det_free[cols] = False
-    return AssociationResult(
-        np.stack([rows, cols], axis=1), np.nonzero(track_free)[0], np.nonzero(det_free)[0], cost[rows, cols]
-    )
+    matches = np.empty((len(rows), 2), rows.dtype)
+    matches[:, 0], matches[:, 1] = rows, cols
+    return AssociationResult(matches, np.nonzero(track_free)[0], np.nonzero(det_free)[0], cost[rows, cols])

@@ -12,6 +12,7 @@ matches filterpy's ``IMMEstimator`` run one object at a time (checked in the tes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -19,6 +20,8 @@ STATE_DIM = 5
 N_MODELS = 2
 _H = np.zeros((2, STATE_DIM))
 _H[0, 0] = _H[1, 1] = 1.0
+_EYE2, _EYE5 = np.eye(2), np.eye(STATE_DIM)
+_ADJ_SIGN = np.array([[1.0, -1.0], [-1.0, 1.0]])  # adjugate of a 2x2 matrix: swap, transpose, sign
 
 
 @dataclass(frozen=True)
@@ -37,37 +40,56 @@ def cv_predict(x: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
     out[:, 0] += dt * x[:, 2]
     out[:, 1] += dt * x[:, 3]
     out[:, 4] = 0.0
+    return out, np.broadcast_to(_cv_jacobian(dt), (len(x), STATE_DIM, STATE_DIM))
+
+
+@lru_cache(maxsize=16)
+def _cv_jacobian(dt: float) -> np.ndarray:
+    """The (5, 5) constant-velocity Jacobian over ``dt`` seconds (read-only, cached)."""
     F = np.diag([1.0, 1.0, 1.0, 1.0, 0.0])
     F[0, 2] = F[1, 3] = dt
-    return out, np.broadcast_to(F, (len(x), STATE_DIM, STATE_DIM))
+    F.flags.writeable = False
+    return F
 
 
 def ct_predict(x: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
     """Coordinated-turn prediction of (N, 5) states (exact for any turn rate) and its
     analytic Jacobians (N, 5, 5), the linearisation used to propagate the covariance."""
+    out = np.empty_like(x)
+    F = np.zeros((len(x), STATE_DIM, STATE_DIM))
+    _ct_predict_into(x, dt, out, F)
+    return out, F
+
+
+def _ct_predict_into(x: np.ndarray, dt: float, out: np.ndarray, F: np.ndarray) -> None:
+    """:func:`ct_predict` writing into ``out`` (N, 5) and the zero-initialised ``F`` (N, 5, 5)."""
     px, py, vx, vy, w = x.T
     wt = w * dt
-    small = np.abs(wt) < 1e-4
-    w_safe = np.where(small, 1.0, w)
     s, c = np.sin(wt), np.cos(wt)
-    # a = sin(wt)/w, b = (1 - cos(wt))/w and their w-derivatives, with series near w = 0.
-    a = np.where(small, dt - w * w * dt**3 / 6.0, s / w_safe)
-    b = np.where(small, w * dt * dt / 2.0 - w**3 * dt**4 / 24.0, (1.0 - c) / w_safe)
-    da = np.where(small, -w * dt**3 / 3.0, (dt * c - a) / w_safe)
-    db = np.where(small, dt * dt / 2.0 - w * w * dt**4 / 8.0, (dt * s - b) / w_safe)
-    out = np.empty_like(x)
+    small = np.abs(wt) < 1e-4
+    if small.any():
+        w_safe = np.where(small, 1.0, w)
+        # a = sin(wt)/w, b = (1 - cos(wt))/w and their w-derivatives, with series near w = 0.
+        a = np.where(small, dt - w * w * dt**3 / 6.0, s / w_safe)
+        b = np.where(small, w * dt * dt / 2.0 - w**3 * dt**4 / 24.0, (1.0 - c) / w_safe)
+        da = np.where(small, -w * dt**3 / 3.0, (dt * c - a) / w_safe)
+        db = np.where(small, dt * dt / 2.0 - w * w * dt**4 / 8.0, (dt * s - b) / w_safe)
+    else:
+        a = s / w
+        b = (1.0 - c) / w
+        da = (dt * c - a) / w
+        db = (dt * s - b) / w
+    svx, svy, cvx, cvy = s * vx, s * vy, c * vx, c * vy
     out[:, 0] = px + a * vx - b * vy
     out[:, 1] = py + b * vx + a * vy
-    out[:, 2] = c * vx - s * vy
-    out[:, 3] = s * vx + c * vy
+    out[:, 2] = cvx - svy
+    out[:, 3] = svx + cvy
     out[:, 4] = w
-    F = np.zeros((len(x), STATE_DIM, STATE_DIM))
     F[:, 0, 0] = F[:, 1, 1] = F[:, 4, 4] = 1.0
     F[:, 0, 2], F[:, 0, 3], F[:, 0, 4] = a, -b, da * vx - db * vy
     F[:, 1, 2], F[:, 1, 3], F[:, 1, 4] = b, a, db * vx + da * vy
-    F[:, 2, 2], F[:, 2, 3], F[:, 2, 4] = c, -s, -dt * (s * vx + c * vy)
-    F[:, 3, 2], F[:, 3, 3], F[:, 3, 4] = s, c, dt * (c * vx - s * vy)
-    return out, F
+    F[:, 2, 2], F[:, 2, 3], F[:, 2, 4] = c, -s, -dt * (svx + cvy)
+    F[:, 3, 2], F[:, 3, 3], F[:, 3, 4] = s, c, dt * (cvx - svy)
 
 
 def process_noise(noise: MotionNoise, dt: float) -> np.ndarray:
@@ -142,10 +164,16 @@ class IMMFilter:
         spread = self.P[:, :, None] + d[..., :, None] * d[..., None, :]  # (N, i, j, 5, 5)
         P0 = np.einsum("nij,nijab->njab", w, spread)
         # Model-matched prediction.
-        x_cv, F_cv = cv_predict(x0[:, 0], dt)
-        x_ct, F_ct = ct_predict(x0[:, 1], dt)
-        F = np.stack([F_cv, F_ct], axis=1)  # (N, 2, 5, 5)
-        self.x = np.stack([x_cv, x_ct], axis=1)
+        n = len(self.x)
+        x = np.empty((n, N_MODELS, STATE_DIM))
+        F = np.zeros((n, N_MODELS, STATE_DIM, STATE_DIM))
+        x[:, 0] = x0[:, 0]
+        x[:, 0, 0] += dt * x0[:, 0, 2]
+        x[:, 0, 1] += dt * x0[:, 0, 3]
+        x[:, 0, 4] = 0.0
+        F[:, 0] = _cv_jacobian(dt)
+        _ct_predict_into(x0[:, 1], dt, x[:, 1], F[:, 1])
+        self.x = x
         self.P = F @ P0 @ np.swapaxes(F, -1, -2) + Q
         self._cbar = cbar
         self.mu = cbar
@@ -157,10 +185,14 @@ class IMMFilter:
         stays symmetric positive definite and correlations are kept. A coasting track's
         uncertainty therefore stops growing once it reaches the bound, and its gate with it.
         """
+        self.cap_squared(np.stack([pos_std, pos_std, speed_std, speed_std], axis=-1) ** 2)
+
+    def cap_squared(self, bound: np.ndarray) -> None:
+        """:meth:`cap` with the (N, 4) squared bounds of ``[x, y, vx, vy]`` given directly."""
         if len(self) == 0:
             return
         diag = np.diagonal(self.P, axis1=-2, axis2=-1)  # (N, 2, 5)
-        bound = np.stack([pos_std, pos_std, speed_std, speed_std], axis=-1)[:, None, :] ** 2  # (N, 1, 4)
+        bound = bound[:, None, :]  # (N, 1, 4)
         scale = np.ones_like(diag)
         scale[..., :4] = np.sqrt(np.minimum(1.0, bound / np.maximum(diag[..., :4], 1e-300)))
         if (scale < 1.0).any():
@@ -174,7 +206,7 @@ class IMMFilter:
         ``combined`` may pass the result of :meth:`combined` when the caller already has it.
         """
         xc, Pc = combined if combined is not None else self.combined()
-        S = Pc[:, :2, :2] + (pos_std**2)[:, None, None] * np.eye(2)
+        S = Pc[:, :2, :2] + (pos_std**2)[:, None, None] * _EYE2
         return xc[:, :2], S
 
     def update(self, idx: np.ndarray, z: np.ndarray, pos_std: np.ndarray) -> None:
@@ -182,16 +214,15 @@ class IMMFilter:
         if len(idx) == 0:
             return
         x, P = self.x[idx], self.P[idx]  # (M, 2, 5), (M, 2, 5, 5)
-        R = (np.asarray(pos_std) ** 2)[:, None, None, None] * np.eye(2)
+        R = (np.asarray(pos_std) ** 2)[:, None, None, None] * _EYE2
         S = P[..., :2, :2] + R  # (M, 2, 2, 2)
         nu = z[:, None, :] - x[..., :2]  # (M, 2, 2)
         det = S[..., 0, 0] * S[..., 1, 1] - S[..., 0, 1] * S[..., 1, 0]
-        Sinv = np.stack(
-            [np.stack([S[..., 1, 1], -S[..., 0, 1]], -1), np.stack([-S[..., 1, 0], S[..., 0, 0]], -1)], -2
-        ) / det[..., None, None]
+        adj = np.multiply(np.swapaxes(S[..., ::-1, ::-1], -1, -2), _ADJ_SIGN, order="C")
+        Sinv = adj / det[..., None, None]
         K = P[..., :, :2] @ Sinv  # (M, 2, 5, 2)
         self.x[idx] = x + np.einsum("nmab,nmb->nma", K, nu)
-        IKH = np.eye(STATE_DIM) - K @ _H
+        IKH = _EYE5 - K @ _H
         # Joseph form keeps P symmetric and positive definite.
         self.P[idx] = IKH @ P @ np.swapaxes(IKH, -1, -2) + K @ R @ np.swapaxes(K, -1, -2)
         d2 = np.einsum("nma,nmab,nmb->nm", nu, Sinv, nu)

@@ -124,6 +124,14 @@ class MultiObjectTracker:
         params = [cfg.for_class(c.value) for c in CLASSES]
         table = {name: np.array([getattr(p, name) for p in params], dtype=np.float64) for name in type(params[0]).model_fields}
         self._table = table
+        # Per-class rows of every setting plus the squared bounds of the IMM cap, gathered per
+        # track into ``self._per_track`` (N, K) when tracks are born so a frame indexes no tables.
+        names = list(table)
+        cap = np.stack([table["max_pos_std"], table["max_pos_std"], table["init_speed_std"], table["init_speed_std"]], axis=-1) ** 2
+        self._class_rows = np.concatenate([np.stack([table[k] for k in names], axis=-1), cap], axis=1)
+        self._col = {k: i for i, k in enumerate(names)}
+        self._cap = slice(len(names), len(names) + 4)
+        self._per_track = np.zeros((0, self._class_rows.shape[1]))
         stay = cfg.model_stay
         self.imm = IMMFilter(np.array([[stay, 1.0 - stay], [1.0 - stay, stay]]))
         self.motion = MotionStateBuffer()
@@ -149,7 +157,8 @@ class MultiObjectTracker:
         return len(self.ids)
 
     def _param(self, name: str) -> np.ndarray:
-        return self._table[name][self.cls]
+        """(N,) setting ``name`` of each live track's class (a view)."""
+        return self._per_track[:, self._col[name]]
 
     def _process_noise(self, dt: float) -> np.ndarray:
         """(N, 2, 5, 5) process noise of the live tracks, from a per-class table cached per dt."""
@@ -213,7 +222,7 @@ class MultiObjectTracker:
         # 1. Predict.
         if len(self):
             self.imm.predict(dt, self._process_noise(dt))
-            self.imm.cap(self._param("max_pos_std"), self._param("init_speed_std"))
+            self.imm.cap_squared(self._per_track[:, self._cap])
             self.z[:, 1] += _Z_PROC_VAR
             self.yaw[:, 1] += _YAW_PROC_VAR
             self.log_size_var += _SIZE_PROC_VAR
@@ -221,10 +230,9 @@ class MultiObjectTracker:
 
         # 2. Associate: strong detections with every track, then weak ones with confirmed tracks.
         strong = det_score >= self._table["birth_score"][det_cls]
-        matches = self._associate(det_boxes, det_cls, strong)
+        t_idx, d_idx = self._associate(det_boxes, det_cls, strong)
 
         # 3. Update matched tracks, age the rest.
-        t_idx, d_idx = matches[:, 0], matches[:, 1]
         self._update(t_idx, det_boxes[d_idx], det_score[d_idx])
         matched = np.zeros(len(self), bool)
         matched[t_idx] = True
@@ -259,9 +267,10 @@ class MultiObjectTracker:
         )
         return self._tracks(xc, Pc, moving)
 
-    def _associate(self, det_boxes: np.ndarray, det_cls: np.ndarray, strong: np.ndarray) -> np.ndarray:
+    def _associate(self, det_boxes: np.ndarray, det_cls: np.ndarray, strong: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Matched (track indices, detection indices), two (K,) int64 arrays."""
         if len(self) == 0 or len(det_boxes) == 0:
-            return np.zeros((0, 2), np.int64)
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
         cfg = self.config
         combined = self.imm.combined()
         centers, S = self.imm.innovation(self._param("pos_std"), combined)
@@ -273,28 +282,35 @@ class MultiObjectTracker:
         )
         first = assign(cost[:, strong])
         strong_idx = np.nonzero(strong)[0]
-        pairs = [np.stack([first.matches[:, 0], strong_idx[first.matches[:, 1]]], axis=1)]
+        t_idx, d_idx = first.matches[:, 0], strong_idx[first.matches[:, 1]]
         weak_idx = np.nonzero(~strong)[0]
         if len(weak_idx):
             rest = first.unmatched_tracks[self.state[first.unmatched_tracks] != TENTATIVE]
             second: AssociationResult = assign(cost[np.ix_(rest, weak_idx)])
-            pairs.append(np.stack([rest[second.matches[:, 0]], weak_idx[second.matches[:, 1]]], axis=1))
-        return np.concatenate(pairs).astype(np.int64)
+            t_idx = np.concatenate([t_idx, rest[second.matches[:, 0]]])
+            d_idx = np.concatenate([d_idx, weak_idx[second.matches[:, 1]]])
+        return t_idx.astype(np.int64), d_idx.astype(np.int64)
 
     def _update(self, t_idx: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> None:
         if len(t_idx) == 0:
             return
         self.imm.update(t_idx, boxes[:, :2], self._param("pos_std")[t_idx])
         # Height of the centre.
-        z, zv = self.z[t_idx, 0], self.z[t_idx, 1]
+        zz = self.z[t_idx]
+        z, zv = zz[:, 0], zz[:, 1]
         k = zv / (zv + _Z_MEAS_VAR)
-        self.z[t_idx] = np.stack([z + k * (boxes[:, 2] - z), (1 - k) * zv], axis=1)
+        zz[:, 0] = z + k * (boxes[:, 2] - z)
+        zz[:, 1] = (1 - k) * zv
+        self.z[t_idx] = zz
         # Heading, folded so a detector's 180-degree flip does not spin the box.
-        yaw, yv = self.yaw[t_idx, 0], self.yaw[t_idx, 1]
+        yy = self.yaw[t_idx]
+        yaw, yv = yy[:, 0], yy[:, 1]
         innov = wrap_angle(boxes[:, 6] - yaw)
         innov = np.where(innov > np.pi / 2, innov - np.pi, np.where(innov < -np.pi / 2, innov + np.pi, innov))
         k = yv / (yv + _YAW_MEAS_VAR)
-        self.yaw[t_idx] = np.stack([wrap_angle(yaw + k * innov), (1 - k) * yv], axis=1)
+        yy[:, 0] = wrap_angle(yaw + k * innov)
+        yy[:, 1] = (1 - k) * yv
+        self.yaw[t_idx] = yy
         # Size on a log scale (relative noise).
         meas_var = (self._param("size_std")[t_idx] ** 2)[:, None]
         sv = self.log_size_var[t_idx]
@@ -319,14 +335,19 @@ class MultiObjectTracker:
         self.ids = np.concatenate([self.ids, np.arange(self._next_id, self._next_id + m)])
         self._next_id += m
         self.cls = np.concatenate([self.cls, cls])
+        self._per_track = np.concatenate([self._per_track, self._class_rows[cls]])
         min_hits = self._table["min_hits"][cls]
         self.state = np.concatenate([self.state, np.where(min_hits <= 1, CONFIRMED, TENTATIVE)])
         self.hits = np.concatenate([self.hits, np.ones(m, np.int64)])
         self.misses = np.concatenate([self.misses, np.zeros(m, np.int64)])
         self.age = np.concatenate([self.age, np.zeros(m, np.int64)])
         self.score = np.concatenate([self.score, scores])
-        self.z = np.concatenate([self.z, np.stack([boxes[:, 2], np.full(m, _Z_MEAS_VAR)], axis=1)])
-        self.yaw = np.concatenate([self.yaw, np.stack([boxes[:, 6], np.full(m, _YAW_MEAS_VAR)], axis=1)])
+        zz = np.empty((m, 2))
+        zz[:, 0], zz[:, 1] = boxes[:, 2], _Z_MEAS_VAR
+        self.z = np.concatenate([self.z, zz])
+        yy = np.empty((m, 2))
+        yy[:, 0], yy[:, 1] = boxes[:, 6], _YAW_MEAS_VAR
+        self.yaw = np.concatenate([self.yaw, yy])
         self.log_size = np.concatenate([self.log_size, np.log(boxes[:, 3:6])])
         self.log_size_var = np.concatenate([self.log_size_var, np.repeat((self._table["size_std"][cls] ** 2)[:, None], 3, axis=1)])
         self.points.extend(points)
@@ -337,7 +358,7 @@ class MultiObjectTracker:
             return
         self.imm.keep(mask)
         self.motion.keep(mask)
-        for name in ("det_index", "ids", "cls", "state", "hits", "misses", "age", "score", "z", "yaw", "log_size", "log_size_var"):
+        for name in ("det_index", "ids", "cls", "_per_track", "state", "hits", "misses", "age", "score", "z", "yaw", "log_size", "log_size_var"):
             setattr(self, name, getattr(self, name)[mask])
         self.points = [p for p, k in zip(self.points, mask, strict=True) if k]
 
