@@ -172,7 +172,7 @@ class IMMFilter:
         x[:, 0, 1] += dt * x0[:, 0, 3]
         x[:, 0, 4] = 0.0
         F[:, 0] = _cv_jacobian(dt)
-        _ct_predict_into(x0[:, 1], dt, x[:, 1], F[:, 1])
+        x[:, 1], F[:, 1] = ct_predict(x0[:, 1], dt)
         self.x = x
         self.P = F @ P0 @ np.swapaxes(F, -1, -2) + Q
         self._cbar = cbar
