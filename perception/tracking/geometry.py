@@ -13,6 +13,8 @@ from perception.types import Box3D
 
 BOX_DIM = 7
 _NEXT = np.array([1, 2, 3, 0])
+_SX = np.array([1.0, -1.0, -1.0, 1.0])  # corner signs along the length, counter-clockwise
+_SY = np.array([1.0, 1.0, -1.0, -1.0])  # and along the width
 
 
 def wrap_angle(a: np.ndarray | float) -> np.ndarray:
@@ -36,10 +38,8 @@ def bev_corners(boxes: np.ndarray) -> np.ndarray:
     """Ground-plane corners of (N, 7) boxes, (N, 4, 2), counter-clockwise."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, BOX_DIM)
     hl, hw = boxes[:, 3] / 2.0, boxes[:, 4] / 2.0
-    sx = np.array([1.0, -1.0, -1.0, 1.0])
-    sy = np.array([1.0, 1.0, -1.0, -1.0])
-    lx = hl[:, None] * sx  # (N, 4)
-    ly = hw[:, None] * sy
+    lx = hl[:, None] * _SX  # (N, 4)
+    ly = hw[:, None] * _SY
     c, s = np.cos(boxes[:, 6])[:, None], np.sin(boxes[:, 6])[:, None]
     x = boxes[:, 0:1] + c * lx - s * ly
     y = boxes[:, 1:2] + s * lx + c * ly
@@ -55,7 +55,8 @@ def _clipped_edge_area(poly_a: np.ndarray, poly_b: np.ndarray, sign: np.ndarray)
     """
     ax, ay = poly_a[..., 0], poly_a[..., 1]  # (M, 4)
     bx, by = poly_b[..., 0], poly_b[..., 1]
-    dx, dy = ax[:, _NEXT] - ax, ay[:, _NEXT] - ay
+    d = poly_a[:, _NEXT] - poly_a  # (M, 4, 2) edge vectors of A
+    dx, dy = d[..., 0], d[..., 1]
     # Outward normals of B's edges (CCW polygon): (ey, -ex); half-plane n.x <= n.b0.
     nx = by[:, _NEXT] - by
     ny = bx - bx[:, _NEXT]
@@ -65,16 +66,17 @@ def _clipped_edge_area(poly_a: np.ndarray, poly_b: np.ndarray, sign: np.ndarray)
     num = c[:, None, :] - (ax[:, :, None] * nx[:, None, :] + ay[:, :, None] * ny[:, None, :])
     den = dx[:, :, None] * nx[:, None, :] + dy[:, :, None] * ny[:, None, :]
     pos, neg = den > 0, den < 0
-    safe = np.where(pos | neg, den, 1.0)
+    crossing = pos | neg
+    safe = np.where(crossing, den, 1.0)
     t = num / safe
     upper = np.where(pos, t, np.inf).min(axis=-1)
     lower = np.where(neg, t, -np.inf).max(axis=-1)
-    lower = np.where(np.any(~pos & ~neg & (num < 0), axis=-1), np.inf, lower)
+    lower = np.where(np.any(~crossing & (num < 0), axis=-1), np.inf, lower)
     t0 = np.clip(lower, 0.0, 1.0)
     t1 = np.clip(upper, 0.0, 1.0)
-    x0, y0 = ax + t0 * dx, ay + t0 * dy
-    x1, y1 = ax + t1 * dx, ay + t1 * dy
-    cross = np.where(t1 > t0, x0 * y1 - y0 * x1, 0.0)
+    p0 = poly_a + t0[..., None] * d
+    p1 = poly_a + t1[..., None] * d
+    cross = np.where(t1 > t0, p0[..., 0] * p1[..., 1] - p0[..., 1] * p1[..., 0], 0.0)
     return 0.5 * cross.sum(axis=-1)
 
 
@@ -91,7 +93,8 @@ def bev_intersection_pairs(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarr
     both[m:, :2] -= a[:, :2]
     corners = bev_corners(both)
     swapped = np.concatenate([corners[m:], corners[:m]])
-    sign = np.repeat([1.0, -1.0], m)
+    sign = np.empty(2 * m)
+    sign[:m], sign[m:] = 1.0, -1.0
     twice = _clipped_edge_area(corners, swapped, sign)
     area = twice[:m] + twice[m:]
     return np.clip(area, 0.0, np.minimum(a[:, 3] * a[:, 4], b[:, 3] * b[:, 4]))
@@ -102,8 +105,9 @@ def iou_3d_pairs(boxes_a: np.ndarray, boxes_b: np.ndarray) -> np.ndarray:
     a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, BOX_DIM)
     b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, BOX_DIM)
     inter_bev = bev_intersection_pairs(a, b)
-    top = np.minimum(a[:, 2] + a[:, 5] / 2, b[:, 2] + b[:, 5] / 2)
-    bottom = np.maximum(a[:, 2] - a[:, 5] / 2, b[:, 2] - b[:, 5] / 2)
+    half_a, half_b = a[:, 5] / 2, b[:, 5] / 2
+    top = np.minimum(a[:, 2] + half_a, b[:, 2] + half_b)
+    bottom = np.maximum(a[:, 2] - half_a, b[:, 2] - half_b)
     inter = inter_bev * np.clip(top - bottom, 0.0, None)
     union = np.prod(a[:, 3:6], axis=1) + np.prod(b[:, 3:6], axis=1) - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
