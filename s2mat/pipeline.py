@@ -249,7 +249,7 @@ class S2MAT:
             for d in found.detections
         ]
         tracks = self.tracker.step(detections, frame.timestamp)
-        tracks = self._judge(tracks, found, detections, use_map, frame.timestamp)
+        tracks = self._judge(tracks, found, use_map, frame.timestamp, detections)
         confirmed = [t for t in tracks if t.state in (TrackState.CONFIRMED, TrackState.COASTING) and t.hits >= 1]
         lap("tracking")
 
@@ -290,9 +290,13 @@ class S2MAT:
         self._last_time = frame.timestamp
         self.frames += 1
         timing["total"] = float(sum(timing.values()))
-        reported = [_at_frame_time(t, times) for t in confirmed if self._reportable(t)]
+        reported = self._report(confirmed, times)
         return StepResult(index=frame.index, timestamp=frame.timestamp, pose=pose, labels=labels,
                           tracks=reported, detections=detections, timing=timing)
+
+    def _report(self, confirmed: list[Track], times: np.ndarray | None) -> list[Track]:
+        """The tracks a frame reports, boxes at the frame time (see ``_reportable``)."""
+        return [_at_frame_time(t, times) for t in confirmed if self._reportable(t)]
 
     def _reportable(self, track: Track) -> bool:
         """Confirmed road users; one never seen in free space only after REPORT_HITS hits (a
@@ -302,13 +306,14 @@ class S2MAT:
         ev = self._evidence.get(track.track_id)
         return track.hits >= REPORT_HITS or (ev is not None and ev.free_frames > 0)
 
-    def _judge(self, tracks: list[Track], found: DetectionOutput, detections: list[Detection], use_map: bool,
-               now: float) -> list[Track]:
+    def _judge(self, tracks: list[Track], found: DetectionOutput, use_map: bool, now: float,
+               detections: list[Detection] | None = None) -> list[Track]:
         """Tracks with the class their detections voted for and the pipeline's moving flag:
         it starts with speed and consistent displacement (``went_somewhere``) into space the
         map had seen free, stops when the track slows or stays put (``stopped``), and is never
         set on a track the static map says is structure, that now sits inside persistent
         static occupancy, or whose points were not guessed a road user."""
+        detections = found.detections if detections is None else detections
         index = self.tracker.detection_index()
         live = {t.track_id for t in tracks}
         self._evidence = {k: v for k, v in self._evidence.items() if k in live}
