@@ -3,7 +3,11 @@
 Runs both trackers on the same PointRCNN detections of every sequence in
 ``../shared/data/kitti_tracking``, scores them with s2mat's KITTI 3D MOT evaluator
 (3D IoU 0.25) and prints, per class, the metrics side by side with ratios, plus each
-tracker's frames per second (time inside ``step`` only, all classes in one call per frame).
+tracker's frames per second: the time inside the tracker's step, all classes in one call per
+frame, plus choosing the rows to write. s2mat's tracker is fed through ``step_arrays`` (the
+same code ``step`` runs, on detection arrays built once per sequence, as the pipeline's own
+arrays would be); the baseline has only ``step`` on :class:`Detection` lists, built before
+the clock starts.
 
     python benchmarks/bench_tracking.py [--seqs 0000,0002] [--json out.json]
 """

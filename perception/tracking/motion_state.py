@@ -52,9 +52,11 @@ class MotionStateBuffer:
         # Oldest sample inside the window (the current one at worst).
         inside = self.times >= t - window - 1e-6
         oldest = np.argmin(np.where(inside, self.times, np.inf), axis=1)
-        ref = self.xy[np.arange(len(xy)), oldest]
-        span = t - self.times[np.arange(len(xy)), oldest]
-        disp = np.linalg.norm(xy - ref, axis=1)
+        rows = np.arange(len(xy))
+        ref = self.xy[rows, oldest]
+        span = t - self.times[rows, oldest]
+        step = xy - ref
+        disp = np.sqrt(np.add.reduce(step * step, axis=1))  # Euclidean norm per row
         # Only trust the displacement test once the history covers most of the window.
         full = span >= 0.5 * window
         start = ~self.moving & (speed > moving_speed) & (disp > moving_displacement) & full
