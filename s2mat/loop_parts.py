@@ -1,9 +1,9 @@
 """The S2MAT loop split into a mapping half and a perception half that exchange per-frame messages.
 
-:class:`s2mat.pipeline.S2MAT` runs the loop in one object. The ROS 2 graph runs it in two
-nodes (``mapping`` and ``perception``), which may live in different processes; these two
-classes hold each node's state and perform its part of one frame, in the same order and with
-the same arithmetic as ``S2MAT.step``, so the split loop gives the same poses and tracks.
+These two classes hold the loop's state and perform its parts of one frame.
+:class:`s2mat.pipeline.S2MAT` runs them in one object; the ROS 2 graph runs them in two nodes
+(``mapping`` and ``perception``), which may live in different processes, so the graph gives
+the same poses and tracks as ``s2mat map``.
 
 One frame, in lockstep (the mapping half leads):
 
@@ -17,7 +17,9 @@ One frame, in lockstep (the mapping half leads):
    :class:`Tracked`;
 5. ``MappingHalf.finish(start, pose, dynamic)``: grow the odometry map and the static map.
 
-:func:`step_split` runs the five calls in one place; the tests compare it with ``S2MAT.step``.
+:class:`s2mat.pipeline.S2MAT` runs the five calls on shared objects; :func:`step_split` runs
+them the way the nodes do (state rebuilt on each side, evidence through a query object), and
+the tests compare the two.
 """
 
 from __future__ import annotations
@@ -38,18 +40,31 @@ from perception.map_query import MapQuery
 from perception.tracking.tracker import MultiObjectTracker
 from perception.types import Box3D, Detection, ObjectClass, Track, TrackState
 from s2mat.config import S2MATConfig
-from s2mat.pipeline import (
-    S2MAT,
-    TRACK_BOX_MARGIN,
-    StepResult,
-    TrackEvidence,
-    _at_frame_time,
-    _points_in_boxes,
-    _transform_box,
-)
-from s2mat.types import Frame, PointLabel
+from s2mat.track_judgement import TrackJudge
+from s2mat.types import Frame, PointLabel, StepResult
 
 log = logging.getLogger(__name__)
+
+# Moving tracks' boxes are grown by this much when their points are kept out of the maps.
+TRACK_BOX_MARGIN = 0.3  # metres
+
+
+def transform_box(box: Box3D, transform: np.ndarray) -> Box3D:
+    """``box`` moved by the 4x4 rigid ``transform`` (yaw about +z)."""
+    yaw = np.arctan2(transform[1, 0], transform[0, 0])
+    return Box3D(transform[:3, :3] @ box.center + transform[:3, 3], box.size, box.yaw + yaw)
+
+
+def points_in_boxes(points: np.ndarray, boxes: list[Box3D], margin: float) -> np.ndarray:
+    """(N,) bool: points inside any of ``boxes`` grown by ``margin`` (same frame)."""
+    inside = np.zeros(len(points), dtype=bool)
+    for box in boxes:  # a handful of boxes per frame; each test is vectorised over points
+        reach = 0.5 * np.hypot(box.size[0], box.size[1]) + margin
+        near = (np.abs(points[:, 0] - box.center[0]) < reach) & (np.abs(points[:, 1] - box.center[1]) < reach)
+        idx = np.flatnonzero(near)
+        if len(idx):
+            inside[idx[box.contains(points[idx], margin)]] = True
+    return inside
 
 
 def valid_points(frame: Frame, config: S2MATConfig) -> np.ndarray:
@@ -164,18 +179,14 @@ class MappingHalf:
 class PerceptionHalf:
     """Ground, detection and tracking: the state of the ``perception`` node."""
 
-    # The pipeline's judgement of tracks (class votes, moving flag, structure), shared so the
-    # two stay the same; it reads ``self.tracker`` and ``self._evidence``.
-    _judge = S2MAT._judge
-
     def __init__(self, config: S2MATConfig | None = None) -> None:
         self.config = config or S2MATConfig()
         self.reset()
 
     def reset(self) -> None:
         self.tracker = MultiObjectTracker(self.config.tracking)
+        self.judge = TrackJudge(self.config.tracking)
         self.confirmed: list[Track] = []  # confirmed and coasting tracks of the last frame, world frame
-        self._evidence: dict[int, TrackEvidence] = {}
         self.last_pose = np.eye(4)  # registered pose of the last frame (the mapping half's odometry pose)
         self.last_time: float | None = None
 
@@ -210,11 +221,10 @@ class PerceptionHalf:
         believed_dynamic = candidate.copy()
         if cfg.coupling.tracks_to_map and predicted:
             world_guess = points @ guess[:3, :3].T + guess[:3, 3]
-            believed_dynamic |= _points_in_boxes(world_guess, predicted, TRACK_BOX_MARGIN)
+            believed_dynamic |= points_in_boxes(world_guess, predicted, TRACK_BOX_MARGIN)
         timing = {"detection": (time.perf_counter() - clock) * 1e3}
         return Detected(frame.timestamp, start.valid, ground, found, guess, start.use_map, start.times, candidate,
-                        believed_dynamic,
-                        timing)
+                        believed_dynamic, timing)
 
     def track(self, detected: Detected, pose: np.ndarray) -> Tracked:
         """Step 4: detections placed by the registered ``pose`` update the tracker."""
@@ -222,12 +232,13 @@ class PerceptionHalf:
         clock = time.perf_counter()
         correction = pose @ np.linalg.inv(detected.guess)
         detections = [
-            Detection(box=_transform_box(d.box, correction), score=d.score, object_class=d.object_class,
+            Detection(box=transform_box(d.box, correction), score=d.score, object_class=d.object_class,
                       point_indices=d.point_indices, dynamic_candidate=d.dynamic_candidate)
             for d in detected.found.detections
         ]
         tracks = self.tracker.step(detections, detected.timestamp)
-        tracks = self._judge(tracks, detected.found, detected.use_map, detected.timestamp)
+        tracks = self.judge.judge(tracks, self.tracker.detection_index(), detected.found, detections,
+                                  detected.use_map, detected.timestamp)
         confirmed = [t for t in tracks if t.state in (TrackState.CONFIRMED, TrackState.COASTING) and t.hits >= 1]
         dynamic = np.zeros(len(detected.candidate), dtype=bool)
         if cfg.coupling.tracks_to_map:
@@ -259,8 +270,7 @@ class PerceptionHalf:
         self.confirmed = confirmed
         self.last_time = detected.timestamp
         self.last_pose = pose
-        reported = [_at_frame_time(t, detected.times) for t in confirmed if t.state is TrackState.CONFIRMED
-                    and (t.object_class is not ObjectClass.OTHER or t.moving)]
+        reported = self.judge.report(confirmed, detected.times)
         return Tracked(reported, detections, dynamic, labels, {"tracking": (time.perf_counter() - clock) * 1e3})
 
 
@@ -289,11 +299,14 @@ class EvidenceQuery:
 
 
 def step_split(mapping: MappingHalf, perception: PerceptionHalf, frame: Frame) -> StepResult:
-    """One frame through both halves in one place; equals ``S2MAT.step`` on the same frames."""
+    """One frame through both halves as the two ROS 2 nodes run it: the perception half
+    rebuilds the frame start from the cloud and the few values the mapping half sends, and
+    asks for map evidence through an :class:`EvidenceQuery`. Equals ``S2MAT.step``."""
     clock = time.perf_counter()
     start = mapping.begin(frame)
+    mine = perception.prepare(frame, start.guess, start.use_map, start.reset)
     query = EvidenceQuery(mapping.map.voxel_size, mapping.evidence)
-    detected = perception.detect(frame, start, query)
+    detected = perception.detect(frame, mine, query)
     pose = mapping.register(start, detected.believed_dynamic)
     tracked = perception.track(detected, pose)
     mapping.finish(start, pose, tracked.dynamic)

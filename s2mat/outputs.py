@@ -1,7 +1,8 @@
 """What ``s2mat map`` writes, streamed so that every file is valid at any moment.
 
 Per frame, one line is appended (and flushed) to each of: ``poses_kitti.txt``,
-``poses_tum.txt``, ``tracks.jsonl``, ``tracks_kitti.txt`` and ``timing.jsonl``. The static map
+``poses_tum.txt``, ``tracks.jsonl``, ``tracks_kitti.txt`` and ``timing.jsonl``, and, with the
+annotator on, one line per newly annotated track to ``annotations.jsonl``. The static map
 (``static_map.ply`` + ``static_map.json``) and ``config.yaml`` are written atomically. Boxes
 are in the world frame (the first sensor pose, z up); in ``tracks_kitti.txt`` they follow the
 KITTI tracking convention (camera-style axes: x right = -y, y down = -z, z forward = x;
@@ -21,8 +22,7 @@ from scipy.spatial.transform import Rotation
 from s2mat.config import S2MATConfig, save_config
 from s2mat.datasets.kitti_tracking import zup_to_camera
 from s2mat.errors import OutputExistsError
-from s2mat.pipeline import StepResult
-from s2mat.types import Track
+from s2mat.types import StepResult, Track
 
 KITTI_TYPES = {"car": "Car", "pedestrian": "Pedestrian", "cyclist": "Cyclist", "other": "Misc"}
 MAP_FILENAME = "static_map.ply"
@@ -71,7 +71,8 @@ class RunWriter:
         save_config(config, self.dir / "config.yaml")
         self._files: dict[str, IO[str]] = {
             name: open(self.dir / name, "w")
-            for name in ("poses_kitti.txt", "poses_tum.txt", "tracks.jsonl", "tracks_kitti.txt", "timing.jsonl")
+            for name in ("poses_kitti.txt", "poses_tum.txt", "tracks.jsonl", "tracks_kitti.txt", "timing.jsonl",
+                         *(("annotations.jsonl",) if config.annotator.enabled else ()))
         }
 
     def _line(self, name: str, text: str) -> None:
@@ -91,6 +92,8 @@ class RunWriter:
         for track in result.tracks:
             self._line("tracks_kitti.txt", kitti_track_line(result.index, track))
         self._line("timing.jsonl", json.dumps({"frame": result.index, **{k: round(v, 3) for k, v in result.timing.items()}}))
+        for record in result.annotations:
+            self._line("annotations.jsonl", json.dumps(record, separators=(",", ":")))
 
     def close(self) -> None:
         for fh in self._files.values():

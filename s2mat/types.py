@@ -23,6 +23,7 @@ __all__ = [
     "GroundTruthBox",
     "ObjectClass",
     "PointLabel",
+    "StepResult",
     "Track",
     "TrackState",
 ]
@@ -131,3 +132,21 @@ class Frame:
             camera=self.camera,
             ground_truth=gt,
         )
+
+
+@dataclass
+class StepResult:
+    """What one frame of the S2MAT loop produced. Boxes and velocities are in the world frame."""
+
+    index: int
+    timestamp: float
+    pose: np.ndarray  # 4x4 world_T_sensor
+    labels: np.ndarray  # (N,) uint8 PointLabel, aligned with the frame's input points
+    tracks: list[Track]  # reported tracks (confirmed road users)
+    detections: list[Detection]
+    timing: dict[str, float] = field(default_factory=dict)  # milliseconds per stage
+    annotations: list[dict] = field(default_factory=list)  # commonsense annotations made this frame
+
+    @property
+    def dynamic_mask(self) -> np.ndarray:
+        return self.labels == PointLabel.DYNAMIC

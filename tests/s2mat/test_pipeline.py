@@ -9,6 +9,7 @@ import pytest
 
 from s2mat.config import preset, with_overrides
 from s2mat.evaluation.odometry import absolute_trajectory_error
+from s2mat.loop_parts import valid_points
 from s2mat.pipeline import S2MAT
 from s2mat.sim import simulate
 from s2mat.types import Frame, PointLabel
@@ -117,7 +118,7 @@ def test_reported_moving_tracks_are_road_users_in_motion(street, full_run):
     s2mat, results = full_run
     right = total = 0
     for frame, result in zip(street, results, strict=True):
-        valid = s2mat._valid(frame)
+        valid = valid_points(frame, s2mat.config)
         moving_gt = frame.ground_truth.moving[valid]
         for track in result.tracks:
             if track.moving and track.point_indices is not None and len(track.point_indices):

@@ -1,0 +1,78 @@
+"""Commonsense annotations of confirmed tracks, batched per frame and cached per track id.
+
+A track's view is its camera crop when the frame has a camera and the box projects into
+the image (quality: crop area in pixels), otherwise a rendered view of its LiDAR points
+(quality: point count). A track is (re-)annotated when it has no annotation yet or a view
+at least ``refresh_ratio`` times better than the cached one arrives.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perception.commonsense.annotator import (
+    CommonsenseAnnotator,
+    TrackAnnotationCache,
+    render_lidar_view,
+)
+from perception.commonsense.geometry import geometry_from_track
+from perception.commonsense.simcrops import box_rect_in_image, crop_image
+from perception.types import Track
+from s2mat.config import AnnotatorConfig
+from s2mat.types import Frame
+
+MIN_CROP_PIXELS = 24 * 24  # smaller camera crops fall back to the LiDAR view
+MIN_LIDAR_POINTS = 10
+
+
+class TrackAnnotator:
+    """Runs the commonsense model on the tracks of each frame that need (better) annotations."""
+
+    def __init__(self, config: AnnotatorConfig, annotator: CommonsenseAnnotator | None = None) -> None:
+        self.config = config
+        self.model = annotator or CommonsenseAnnotator.load(config.adapter, threshold=config.threshold)
+        self.cache = TrackAnnotationCache()
+
+    def _view(self, track: Track, frame: Frame, points: np.ndarray, pose: np.ndarray
+              ) -> tuple[np.ndarray, float, str] | None:
+        if frame.image is not None and frame.camera is not None:
+            placed = box_rect_in_image(frame.camera, track.box.center, track.box.size, track.box.yaw,
+                                       np.linalg.inv(pose))
+            if placed is not None:
+                rect, _ = placed
+                area = float((rect[2] - rect[0]) * (rect[3] - rect[1]))
+                if area >= MIN_CROP_PIXELS:
+                    return crop_image(frame.image, rect), area, "camera"
+        if track.point_indices is None or len(track.point_indices) < MIN_LIDAR_POINTS:
+            return None
+        world = points[track.point_indices] @ pose[:3, :3].T + pose[:3, 3]
+        view = render_lidar_view(world, track.box.center, track.box.yaw, viewpoint=pose[:3, 3])
+        return view, float(len(track.point_indices)), "lidar"
+
+    def step(self, frame: Frame, tracks: list[Track], points: np.ndarray, pose: np.ndarray) -> list[dict]:
+        """New annotations of this frame as JSON-ready records (one per annotated track).
+
+        ``points`` are the sensor-frame points the tracks' ``point_indices`` refer to; ``pose``
+        is world_T_sensor; tracks are in the world frame.
+        """
+        self.cache.prune([t.track_id for t in tracks])
+        todo, crops, geometry, sources, qualities = [], [], [], [], []
+        for track in tracks:
+            view = self._view(track, frame, points, pose)
+            if view is None or not self.cache.needs_update(track.track_id, view[1]):
+                continue
+            todo.append(track)
+            crops.append(view[0])
+            qualities.append(view[1])
+            sources.append(view[2])
+            geometry.append(geometry_from_track(track.box.size, track.velocity))
+        if not todo:
+            return []
+        statements = self.model.annotate(crops, np.stack(geometry), [t.object_class for t in todo])
+        records = []
+        for track, found, quality, source in zip(todo, statements, qualities, sources, strict=True):
+            self.cache.update(track.track_id, found, quality, frame.index)
+            records.append({"frame": frame.index, "timestamp": frame.timestamp, "track_id": track.track_id,
+                            "class": track.object_class.value, "moving": bool(track.moving), "view": source,
+                            "statements": [s.to_json() for s in found]})
+        return records
