@@ -1,6 +1,6 @@
 """The s2mat graph on simulated time, fed by ``s2mat replay BAG --clock``, and RViz.
 
-    ros2 launch launch/s2mat_replay.launch.py bag:=BAG [rate:=1.0] [params:=FILE] [rviz:=true]
+    ros2 launch launch/s2mat_replay.launch.py bag:=BAG [rate:=1.0] [params:=FILE] [rviz:=true] [annotator:=true]
 """
 
 from pathlib import Path
@@ -25,7 +25,15 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("rate", default_value="1.0", description="Replay speed factor."),
         DeclareLaunchArgument("params", default_value=PARAMS, description="ROS 2 parameters file of the nodes."),
         DeclareLaunchArgument("rviz", default_value="true", description="Start RViz with launch/s2mat.rviz."),
+        DeclareLaunchArgument("annotator", default_value="false", description="Start the commonsense annotator node."),
+        DeclareLaunchArgument("camera_T_lidar", default_value="[0.0]",
+                              description="Camera extrinsic for the annotator: 16 numbers, row-major 4x4."),
     ]
+    annotator = LaunchConfiguration("annotator")
+    actions.append(Node(package="s2mat_ros", executable="s2mat_annotator", name="annotator", output="screen",
+                        parameters=[params, {"use_sim_time": True, "annotator.enabled": True,
+                                             "camera_T_lidar": LaunchConfiguration("camera_T_lidar")}],
+                        condition=IfCondition(annotator)))
     for name, executable in NODES.items():
         actions.append(Node(package="s2mat_ros", executable=executable, name=name, output="screen",
                             parameters=[params, {"use_sim_time": True}]))

@@ -1,5 +1,10 @@
 """Commonsense annotations of confirmed tracks, batched per frame and cached per track id.
 
+One code path serves both users: ``S2MAT.step`` calls :meth:`TrackAnnotator.step` with the
+tracker's tracks (their ``point_indices`` say which scan points are theirs), and the ROS
+``annotator`` node calls the same method with tracks rebuilt from the JSON track list by
+:func:`track_from_record`, their points found by :func:`assign_box_points`.
+
 A track's view is its camera crop when the frame has a camera and the box projects into
 the image (quality: crop area in pixels), otherwise a rendered view of its LiDAR points
 (quality: point count). A track is (re-)annotated when it has no annotation yet or a view
@@ -17,12 +22,45 @@ from perception.commonsense.annotator import (
 )
 from perception.commonsense.geometry import geometry_from_track
 from perception.commonsense.simcrops import box_rect_in_image, crop_image
-from perception.types import Track
+from perception.types import Box3D, ObjectClass, Track, TrackState
 from s2mat.config import AnnotatorConfig
 from s2mat.types import Frame
 
 MIN_CROP_PIXELS = 24 * 24  # smaller camera crops fall back to the LiDAR view
 MIN_LIDAR_POINTS = 10
+GROUND_CLEARANCE = 0.15  # metres above a box's bottom face below which points count as ground
+
+
+def track_from_record(record: dict) -> Track:
+    """A :class:`Track` from its JSON form (a line of ``tracks.jsonl``, an entry of the ROS
+    track list; world frame, metres, radians, m/s). Raises ``KeyError``/``ValueError``/``TypeError``
+    on a malformed record. ``point_indices`` is left ``None`` (see :func:`assign_box_points`)."""
+    box = Box3D(np.asarray(record["center"], dtype=np.float64), np.asarray(record["size"], dtype=np.float64),
+                float(record["yaw"]))
+    if not (np.isfinite(box.center).all() and np.isfinite(box.size).all() and np.isfinite(box.yaw)):
+        raise ValueError(f"track {record.get('id')} has a non-finite box")
+    velocity = np.asarray(record.get("velocity", [0.0, 0.0, 0.0]), dtype=np.float64).reshape(-1)
+    if velocity.shape != (3,):
+        raise ValueError(f"track {record.get('id')} velocity must have 3 values, got {velocity.shape[0]}")
+    return Track(track_id=int(record["id"]), object_class=ObjectClass(record["class"]), box=box, velocity=velocity,
+                 moving=bool(record.get("moving", False)), state=TrackState(record.get("state", "confirmed")),
+                 score=float(record.get("score", 1.0)))
+
+
+def assign_box_points(tracks: list[Track], points_world: np.ndarray, margin: float = 0.2) -> None:
+    """Set each track's ``point_indices`` to the rows of ``points_world`` (N, 3, world frame, m)
+    inside its box grown by ``margin`` metres sideways, above ``GROUND_CLEARANCE`` over its
+    bottom face. For tracks whose cluster indices are unknown (the ROS track list)."""
+    pts = np.asarray(points_world, dtype=np.float64).reshape(-1, 3)
+    for track in tracks:
+        b = track.box
+        c, s = np.cos(b.yaw), np.sin(b.yaw)
+        rel = pts - b.center
+        along = rel[:, 0] * c + rel[:, 1] * s
+        across = -rel[:, 0] * s + rel[:, 1] * c
+        inside = ((np.abs(along) <= 0.5 * b.size[0] + margin) & (np.abs(across) <= 0.5 * b.size[1] + margin)
+                  & (rel[:, 2] >= -0.5 * b.size[2] + GROUND_CLEARANCE) & (rel[:, 2] <= 0.5 * b.size[2] + margin))
+        track.point_indices = np.flatnonzero(inside)
 
 
 class TrackAnnotator:

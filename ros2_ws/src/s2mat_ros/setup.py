@@ -25,6 +25,7 @@ setup(
     entry_points={"console_scripts": [
         "s2mat_mapping = s2mat_ros.mapping_node:main",
         "s2mat_perception = s2mat_ros.perception_node:main",
+        "s2mat_annotator = s2mat_ros.annotator_node:main",
         "s2mat_graph = s2mat_ros.graph:composed_main",
         "s2mat_record = s2mat_ros.recorder:main",
     ]},

@@ -1,11 +1,14 @@
-"""Running the nodes: one process with one executor (composed), or one node per process."""
+"""Running the nodes: one process with one executor (composed), or one node per process.
+
+The ``annotator`` node joins the graph when the parameter ``annotator.enabled`` is true (in
+the params file or as ``-p annotator.enabled:=true``)."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import rclpy
@@ -15,9 +18,25 @@ from rclpy.node import Node
 from s2mat_ros.dds import use_large_data_profile
 
 NODE_MODULES = {"mapping": "s2mat_ros.mapping_node", "perception": "s2mat_ros.perception_node"}
+ANNOTATOR_MODULE = "s2mat_ros.annotator_node"
+_TRUE = {"true", "1", "yes", "on"}
 
 
-def spin_nodes(factories: Sequence[type[Node]], args: list[str] | None = None) -> None:
+def annotator_enabled(params: Path | None, extra: Sequence[str] = ()) -> bool:
+    """Whether ``annotator.enabled`` is true in the params file, or in ``-p`` arguments (which win)."""
+    enabled = False
+    if params is not None:
+        from s2mat_ros.params import check_params_file
+
+        enabled = str(check_params_file(params).get("annotator.enabled", False)).lower() in _TRUE
+    for item in extra:
+        name, sep, value = str(item).partition(":=")
+        if sep and name.strip() == "annotator.enabled":
+            enabled = value.strip().lower() in _TRUE
+    return enabled
+
+
+def spin_nodes(factories: Sequence[Callable[[], Node | None]], args: list[str] | None = None) -> None:
     """Create the nodes in one context and spin them on one multi-threaded executor until
     Ctrl-C or an external shutdown; then destroy them and shut down cleanly."""
     use_large_data_profile()
@@ -26,8 +45,11 @@ def spin_nodes(factories: Sequence[type[Node]], args: list[str] | None = None) -
     executor = MultiThreadedExecutor(num_threads=4)
     try:
         for factory in factories:
-            nodes.append(factory())
-            executor.add_node(nodes[-1])
+            node = factory()
+            if node is None:  # a factory may decide its node is not wanted
+                continue
+            nodes.append(node)
+            executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -40,11 +62,25 @@ def spin_nodes(factories: Sequence[type[Node]], args: list[str] | None = None) -
 
 
 def composed_main(args: list[str] | None = None) -> None:
-    """Console script ``s2mat_graph``: mapping and perception in one process."""
+    """Console script ``s2mat_graph``: mapping and perception in one process, and the
+    annotator when the mapping node's configuration has ``annotator.enabled``."""
     from s2mat_ros.mapping_node import MappingNode
     from s2mat_ros.perception_node import PerceptionNode
 
-    spin_nodes([MappingNode, PerceptionNode], args)
+    made: list[Node] = []
+
+    def mapping() -> Node:
+        made.append(MappingNode())
+        return made[-1]
+
+    def annotator() -> Node | None:
+        if not made or not made[0].config.annotator.enabled:
+            return None
+        from s2mat_ros.annotator_node import AnnotatorNode
+
+        return AnnotatorNode()
+
+    spin_nodes([mapping, PerceptionNode, annotator], args)
 
 
 def ros_args(params: Path | None, extra: Sequence[str] = ()) -> list[str]:
@@ -56,9 +92,10 @@ def ros_args(params: Path | None, extra: Sequence[str] = ()) -> list[str]:
 
 
 def start_processes(params: Path | None, extra: Sequence[str] = ()) -> list[subprocess.Popen]:
-    """One process per node (they talk over DDS), with the same parameters."""
-    return [subprocess.Popen([sys.executable, "-m", module, *ros_args(params, extra)])
-            for module in NODE_MODULES.values()]
+    """One process per node (they talk over DDS), with the same parameters; the annotator's
+    too when ``annotator.enabled`` is true."""
+    modules = list(NODE_MODULES.values()) + ([ANNOTATOR_MODULE] if annotator_enabled(params, extra) else [])
+    return [subprocess.Popen([sys.executable, "-m", module, *ros_args(params, extra)]) for module in modules]
 
 
 def wait_processes(procs: list[subprocess.Popen]) -> int:

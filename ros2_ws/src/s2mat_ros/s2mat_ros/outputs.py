@@ -71,11 +71,15 @@ def cloud(header: Header, xyz: np.ndarray) -> Any:
     return msg
 
 
-def track_list(header: Header, tracks: Sequence[Track]) -> String:
+def track_list(header: Header, tracks: Sequence[Track], world_T_sensor: np.ndarray | None = None) -> String:
     """The machine-readable track list: one JSON object per message (a JSON line):
-    ``{"stamp": {"sec", "nanosec"}, "frame_id", "tracks": [track records as in tracks.jsonl]}``."""
+    ``{"stamp": {"sec", "nanosec"}, "frame_id", "tracks": [track records as in tracks.jsonl]}``,
+    plus ``"sensor_pose"`` (world_T_sensor, 4x4 nested lists) when given (the annotator node
+    needs it to place the camera)."""
     record = {"stamp": {"sec": int(header.stamp.sec), "nanosec": int(header.stamp.nanosec)},
               "frame_id": header.frame_id, "tracks": [track_record(t) for t in tracks]}
+    if world_T_sensor is not None:
+        record["sensor_pose"] = [[float(v) for v in row] for row in np.asarray(world_T_sensor, dtype=np.float64)]
     return String(data=json.dumps(record, separators=(",", ":")))
 
 

@@ -4,7 +4,7 @@ Subscribes: the input ``PointCloud2`` (sensor-data QoS; clouds are kept briefly 
 the mapping node's frame starts, map evidence and poses. Publishes, stamped with the input
 cloud's stamp, in the world frame: ``/s2mat/tracks`` (``visualization_msgs/MarkerArray``:
 boxes, ids, velocity arrows, class labels), ``/s2mat/tracks/list`` (``std_msgs/String``, one
-JSON object per frame, see :func:`s2mat_ros.outputs.track_list`), ``/s2mat/points/static`` and
+JSON object per frame with the sensor pose, see :func:`s2mat_ros.outputs.track_list`), ``/s2mat/points/static`` and
 ``/s2mat/points/dynamic`` (the current scan's static and dynamic points, ``PointCloud2``).
 """
 
@@ -159,7 +159,7 @@ class PerceptionNode(Node):
         self.pub_dynamic.publish(wire.mask(stamp, seq, tracked.dynamic))
         self.stats["processed"] += 1
         header = Header(stamp=stamp, frame_id=self.world_frame)
-        self.pub_list.publish(outputs.track_list(header, tracked.tracks))
+        self.pub_list.publish(outputs.track_list(header, tracked.tracks, pose))
         self.pub_markers.publish(outputs.track_markers(header, tracked.tracks))
         world = frame.points @ pose[:3, :3].T.astype(np.float32) + pose[:3, 3].astype(np.float32)
         labels = tracked.labels
