@@ -81,15 +81,18 @@ OVERHEAD_MARGIN = 0.6  # metres around the footprint searched (a crown's seen si
 def _overhung(points: np.ndarray, ground_mask: np.ndarray, boxes: BoxArrays, which: np.ndarray,
               reach: float) -> np.ndarray:
     """(len(which),) bool: the scan has returns above the top of each box, within ``reach``
-    metres, over its footprint grown by ``OVERHEAD_MARGIN`` (sensor frame)."""
+    metres, over its footprint grown by ``OVERHEAD_MARGIN`` (sensor frame).
+
+    Each box is tested at the ``OVERHEAD_CELL`` voxels above its grown footprint; the scan's
+    non-ground returns in the span of all those voxels mark a dense occupancy grid.
+    """
     cell = OVERHEAD_CELL
-    above = points[~ground_mask]
-    keys = np.unique(_cell_keys(above, cell))
     out = np.zeros(len(which), bool)
-    if not len(keys):
-        return out
     levels = np.arange(cell, reach + 1e-9, cell)
-    for n, b in enumerate(which.tolist()):  # a few dozen small boxes; each test is vectorised
+    if not len(which) or not len(levels):
+        return out
+    queries = []
+    for b in which.tolist():  # a few dozen small boxes; each test is vectorised
         length, width = boxes.size[b, 0], boxes.size[b, 1]
         half_u, half_v = 0.5 * length + OVERHEAD_MARGIN, 0.5 * width + OVERHEAD_MARGIN
         u = np.arange(-half_u, half_u + 1e-9, cell)
@@ -100,10 +103,39 @@ def _overhung(points: np.ndarray, ground_mask: np.ndarray, boxes: BoxArrays, whi
         y = boxes.center[b, 1] + s_ * uu.ravel() + c * vv.ravel()
         top = boxes.center[b, 2] + 0.5 * boxes.size[b, 2]
         q = np.stack([np.repeat(x, len(levels)), np.repeat(y, len(levels)), np.tile(top + levels, len(x))], axis=1)
-        qk = np.unique(_cell_keys(q, cell))
-        pos = np.clip(np.searchsorted(keys, qk), 0, len(keys) - 1)
-        out[n] = np.count_nonzero(keys[pos] == qk) >= OVERHEAD_MIN_VOXELS
+        queries.append(_cell_index(q, cell))
+    every = np.concatenate(queries)
+    lo, hi = every.min(axis=0), every.max(axis=0)
+    # The returns in the span of the queried voxels: a coarse single-precision cut with a
+    # voxel of margin, then the exact voxel index as for the queries.
+    pts = np.asarray(points)
+    near = ~np.asarray(ground_mask, dtype=bool)
+    for axis in range(3):
+        col = pts[:, axis]
+        near &= col >= np.float32((lo[axis] - _CELL_OFFSET - 1) * cell)
+        near &= col < np.float32((hi[axis] - _CELL_OFFSET + 2) * cell)
+    sub = np.take(pts, np.flatnonzero(near), axis=0)
+    k = _cell_index(sub, cell) - lo
+    k = k[np.all((k >= 0) & (k <= hi - lo), axis=1)]
+    if not len(k):
+        return out
+    shape = hi - lo + 1
+    stride = np.array([shape[1] * shape[2], shape[2], 1])
+    grid = np.zeros(int(np.prod(shape)), dtype=bool)
+    grid[k @ stride] = True
+    for n, qi in enumerate(queries):
+        flat = (qi - lo) @ stride
+        hit = flat[grid[flat]]
+        out[n] = len(hit) >= OVERHEAD_MIN_VOXELS and len(np.unique(hit)) >= OVERHEAD_MIN_VOXELS
     return out
+
+
+_CELL_OFFSET = 1 << 20  # keeps the voxel indices of _cell_index positive
+
+
+def _cell_index(points: np.ndarray, cell: float) -> np.ndarray:
+    """(M, 3) int64 offset index of the ``cell``-sized voxel of each (M, 3) position."""
+    return np.floor(np.asarray(points, dtype=np.float64) / cell).astype(np.int64) + _CELL_OFFSET
 
 
 FOV_EDGE = np.deg2rad(0.3)  # a cluster whose top is this close to the highest beam may continue above it
@@ -146,11 +178,6 @@ def _map_shares(static_map: MapQuery, clusters: Clusters, points: np.ndarray, wo
     persistent = (occ >= config.occupied_evidence) & (occ >= free)
     n = np.maximum(np.bincount(owner, minlength=k), 1)
     return np.bincount(owner, seen_free, k) / n, np.bincount(owner, persistent, k) / n
-
-
-def _cell_keys(points: np.ndarray, cell: float) -> np.ndarray:
-    k = np.floor(np.asarray(points, dtype=np.float64) / cell).astype(np.int64) + (1 << 20)
-    return (k[:, 0] << 42) | (k[:, 1] << 21) | k[:, 2]
 
 
 def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config: DetectionConfig | None = None,
