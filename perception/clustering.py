@@ -10,6 +10,7 @@ side by side stay two). Everything is in the sensor frame, metres.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,20 @@ class Clusters:
 FACE_MAX_HEIGHT = 1.2  # metres; the two faces of a car seen end-on are each at most this tall
 
 
+_BUFFERS = threading.local()
+
+
+def _dense_buffers(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """An all-False bool grid and an int32 grid of ``size`` cells, kept per thread from scan
+    to scan (fresh pages cost more than the work on them). The caller must leave the bool
+    grid all False again."""
+    cached = getattr(_BUFFERS, "grids", None)
+    if cached is None or cached[0].size != size:
+        cached = (np.zeros(size, dtype=bool), np.empty(size, dtype=np.int32))
+        _BUFFERS.grids = cached
+    return cached
+
+
 def _grid_shape(config: ClusteringConfig) -> tuple[int, int, int]:
     n_xy = int(np.ceil(2 * config.max_range / config.voxel_size)) + 3
     n_z = int(np.ceil((config.max_z - config.min_z) / config.voxel_size)) + 3
@@ -96,22 +111,24 @@ def cluster_points(points: np.ndarray, ground_mask: np.ndarray | None, config: C
     iy = ((py + np.float32(config.max_range)) * inv).astype(np.int32)
     iz = ((pz - np.float32(config.min_z)) * inv).astype(np.int32) + 1
     flat = (ix * ny + iy) * nz + iz
-    occupied = np.zeros(nx * ny * nz, dtype=bool)
+    occupied, lookup = _dense_buffers(nx * ny * nz)  # lookup is only read where occupied
     occupied[flat] = True
-    vox = np.flatnonzero(occupied).astype(np.int32)
-    n_vox = len(vox)
-    lookup = np.empty(nx * ny * nz, dtype=np.int32)  # only read where occupied
-    lookup[vox] = np.arange(n_vox, dtype=np.int32)
-    point_vox = lookup[flat]
+    try:
+        vox = np.flatnonzero(occupied).astype(np.int32)
+        n_vox = len(vox)
+        lookup[vox] = np.arange(n_vox, dtype=np.int32)
+        point_vox = lookup[flat]
 
-    # Connected components of the voxel adjacency graph.
-    src, dst = [], []
-    steps = (_HALF_NEIGHBOURS * np.array([ny * nz, nz, 1])).sum(axis=1)
-    for step in steps:
-        nb = vox + step
-        hit = np.flatnonzero(occupied[nb])
-        src.append(hit)
-        dst.append(lookup[nb[hit]])
+        # Connected components of the voxel adjacency graph.
+        src, dst = [], []
+        steps = (_HALF_NEIGHBOURS * np.array([ny * nz, nz, 1])).sum(axis=1)
+        for step in steps:
+            nb = vox + step
+            hit = np.flatnonzero(occupied[nb])
+            src.append(hit)
+            dst.append(lookup[nb[hit]])
+    finally:
+        occupied[flat] = False
     src_a = np.concatenate(src) if src else np.zeros(0, np.int32)
     dst_a = np.concatenate(dst) if dst else np.zeros(0, np.int32)
     graph = coo_matrix((np.ones(len(src_a), dtype=np.int8), (src_a, dst_a)), shape=(n_vox, n_vox))

@@ -114,15 +114,22 @@ def _overhung(points: np.ndarray, ground_mask: np.ndarray, boxes: BoxArrays, whi
         col = pts[:, axis]
         near &= col >= np.float32((lo[axis] - _CELL_OFFSET - 1) * cell)
         near &= col < np.float32((hi[axis] - _CELL_OFFSET + 2) * cell)
-    sub = np.take(pts, np.flatnonzero(near), axis=0)
-    k = _cell_index(sub, cell) - lo
-    k = k[np.all((k >= 0) & (k <= hi - lo), axis=1)]
-    if not len(k):
+    idx = np.flatnonzero(near)
+    # floor(v) + offset lies in [lo, hi] exactly when lo - offset <= v < hi - offset + 1.
+    scaled = [np.asarray(pts[idx, axis], dtype=np.float64) / cell for axis in range(3)]
+    inside = np.ones(len(idx), dtype=bool)
+    for axis, v in enumerate(scaled):
+        inside &= v >= lo[axis] - _CELL_OFFSET
+        inside &= v < hi[axis] - _CELL_OFFSET + 1
+    if not inside.any():
         return out
     shape = hi - lo + 1
     stride = np.array([shape[1] * shape[2], shape[2], 1])
+    flat = np.zeros(int(inside.sum()), dtype=np.int64)
+    for axis, v in enumerate(scaled):
+        flat += (np.floor(v[inside]).astype(np.int64) + (_CELL_OFFSET - lo[axis])) * stride[axis]
     grid = np.zeros(int(np.prod(shape)), dtype=bool)
-    grid[k @ stride] = True
+    grid[flat] = True
     for n, qi in enumerate(queries):
         flat = (qi - lo) @ stride
         hit = flat[grid[flat]]
