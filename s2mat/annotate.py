@@ -28,6 +28,7 @@ from s2mat.types import Frame
 
 MIN_CROP_PIXELS = 24 * 24  # smaller camera crops fall back to the LiDAR view
 MIN_LIDAR_POINTS = 10
+FORGET_AFTER = 10  # frames a track may be missing from the reported list before its cache entry goes
 GROUND_CLEARANCE = 0.15  # metres above a box's bottom face below which points count as ground
 
 
@@ -70,6 +71,7 @@ class TrackAnnotator:
         self.config = config
         self.model = annotator or CommonsenseAnnotator.load(config.adapter, threshold=config.threshold)
         self.cache = TrackAnnotationCache()
+        self._last_seen: dict[int, int] = {}  # track id -> frame index it was last given
 
     def _view(self, track: Track, frame: Frame, points: np.ndarray, pose: np.ndarray
               ) -> tuple[np.ndarray, float, str] | None:
@@ -88,12 +90,17 @@ class TrackAnnotator:
         return view, float(len(track.point_indices)), "lidar"
 
     def step(self, frame: Frame, tracks: list[Track], points: np.ndarray, pose: np.ndarray) -> list[dict]:
-        """New annotations of this frame as JSON-ready records (one per annotated track).
+        """New annotations of this frame as JSON-ready records (one per annotated track; ``view``
+        is camera or lidar, ``quality`` its crop area in pixels or its point count).
 
         ``points`` are the sensor-frame points the tracks' ``point_indices`` refer to; ``pose``
         is world_T_sensor; tracks are in the world frame.
         """
-        self.cache.prune([t.track_id for t in tracks])
+        # A track that drops out of the reported list for a few frames keeps its annotation.
+        for track in tracks:
+            self._last_seen[track.track_id] = frame.index
+        self._last_seen = {k: v for k, v in self._last_seen.items() if 0 <= frame.index - v <= FORGET_AFTER}
+        self.cache.prune(list(self._last_seen))
         todo, crops, geometry, sources, qualities = [], [], [], [], []
         for track in tracks:
             view = self._view(track, frame, points, pose)
@@ -112,5 +119,5 @@ class TrackAnnotator:
             self.cache.update(track.track_id, found, quality, frame.index)
             records.append({"frame": frame.index, "timestamp": frame.timestamp, "track_id": track.track_id,
                             "class": track.object_class.value, "moving": bool(track.moving), "view": source,
-                            "statements": [s.to_json() for s in found]})
+                            "quality": round(float(quality), 1), "statements": [s.to_json() for s in found]})
         return records
