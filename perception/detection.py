@@ -148,18 +148,54 @@ def _cell_index(points: np.ndarray, cell: float) -> np.ndarray:
 FOV_EDGE = np.deg2rad(0.3)  # a cluster whose top is this close to the highest beam may continue above it
 
 
+def _elevation(pts: np.ndarray) -> np.ndarray:
+    """Elevation angle (radians) of (M, 3) sensor-frame points."""
+    return np.arctan2(pts[:, 2], np.hypot(pts[:, 0], pts[:, 1]))
+
+
+TOP_BEAM_PERCENTILE = 99.9  # percentile of the scan's elevations taken as its highest beam
+
+
+def _top_beam(pts: np.ndarray) -> float | None:
+    """The TOP_BEAM_PERCENTILE percentile of the finite elevations of an (N, 3) scan (None
+    when there is none).
+
+    Only the highest elevations decide it, so when every point is finite and enough points
+    lie above the sensor (positive elevation), only those are measured; the others (at or
+    below the sensor, elevation <= 0) stand in with their height, which is <= 0 as well and
+    leaves the order statistics the percentile reads unchanged.
+    """
+    n = len(pts)
+    if n and np.isfinite(pts).all():
+        z = pts[:, 2]
+        up = np.flatnonzero(z > 0)
+        high = np.arctan2(z[up], np.hypot(pts[up, 0], pts[up, 1]))
+        rank = int(np.floor((n - 1) * TOP_BEAM_PERCENTILE / 100.0))  # lower order statistic read
+        if high.dtype == z.dtype and np.count_nonzero(high > 0) > n - rank + 1:
+            stand_in = z.copy()
+            stand_in[up] = high
+            return np.percentile(stand_in, TOP_BEAM_PERCENTILE)
+    elevation = _elevation(pts)
+    finite = np.isfinite(elevation)
+    if not finite.any():
+        return None
+    return np.percentile(elevation[finite], TOP_BEAM_PERCENTILE)
+
+
 def _cut_by_field_of_view(points: np.ndarray, clusters: Clusters, which: np.ndarray) -> np.ndarray:
     """(len(which),) bool: the cluster's highest point lies on the scan's highest beam, so the
     object may go on above the field of view (a trunk whose crown is out of sight), whereas a
     road user's top is seen (sensor frame)."""
     pts = np.asarray(points)
-    elevation = np.arctan2(pts[:, 2], np.hypot(pts[:, 0], pts[:, 1]))
-    finite = np.isfinite(elevation)
-    if not finite.any():
+    top_beam = _top_beam(pts)
+    if top_beam is None:
         return np.zeros(len(which), bool)
-    top_beam = np.percentile(elevation[finite], 99.9)
-    per_cluster = np.maximum.reduceat(elevation[clusters.members], clusters.starts)
-    return per_cluster[which] >= top_beam - FOV_EDGE
+    ends = np.append(clusters.starts[1:], len(clusters.members))
+    first, last = clusters.starts[which], ends[which]
+    run = last - first
+    rows = np.repeat(first - np.cumsum(run) + run, run) + np.arange(int(run.sum()))
+    per_cluster = np.maximum.reduceat(_elevation(pts[clusters.members[rows]]), np.cumsum(run) - run)
+    return per_cluster >= top_beam - FOV_EDGE
 
 
 def _map_shares(static_map: MapQuery, clusters: Clusters, points: np.ndarray, world_T_sensor: np.ndarray,

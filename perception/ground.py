@@ -217,38 +217,42 @@ def _propagate(planes: np.ndarray, mean: np.ndarray, plausible: np.ndarray, grid
                config: GroundConfig) -> tuple[np.ndarray, np.ndarray]:
     """Accept, ring by ring outwards, the plausible planes that continue the ground of the
     previous ring; other bins inherit the previous ring's plane in the same heading."""
-    out = np.empty_like(planes)
-    accepted = np.zeros(len(planes), dtype=bool)
-    anchor = np.zeros(len(planes))  # radius where each bin's plane was last measured
+    n = len(planes)
+    accepted = np.zeros(n, dtype=bool)
     tan_change = np.tan(np.radians(config.slope_change_deg))
     tan_bend = np.tan(np.radians(config.max_bend_deg))
+    # Per-bin inputs as columns, and what does not depend on the nearer ring, computed once.
+    bx, by, cz = (np.ascontiguousarray(mean[:, i]) for i in range(3))
+    pa, pb, pc = (np.ascontiguousarray(planes[:, i]) for i in range(3))
+    r_c = np.hypot(bx, by)
+    # Planes (z = a x + b y + c) and anchors (radius where each bin's plane was last measured).
+    oa, ob, oc, anchor = np.empty(n), np.empty(n), np.empty(n), np.zeros(n)
+    offsets = grid.offsets.tolist()
     for ring in range(len(grid.sectors)):
-        lo, hi = grid.offsets[ring], grid.offsets[ring + 1]
-        c = mean[lo:hi]
-        r_c = np.hypot(c[:, 0], c[:, 1])
+        lo, hi = offsets[ring], offsets[ring + 1]
         if ring == 0:
-            ref = np.tile([0.0, 0.0, -config.sensor_height], (hi - lo, 1))
+            ra, rb, rc = np.zeros(hi - lo), np.zeros(hi - lo), np.full(hi - lo, -config.sensor_height)
             ref_anchor = np.zeros(hi - lo)
             tol = np.full(hi - lo, config.elevation_tolerance)  # the mounting height is known
         else:
             par = grid.parent[lo:hi]
-            ref = out[par]
+            ra, rb, rc = oa[par], ob[par], oc[par]
             ref_anchor = anchor[par]
-            tol = config.elevation_tolerance + tan_change * np.maximum(r_c - ref_anchor, 0.0)
-        expected = ref[:, 0] * c[:, 0] + ref[:, 1] * c[:, 1] + ref[:, 2]
-        bend = np.hypot(planes[lo:hi, 0] - ref[:, 0], planes[lo:hi, 1] - ref[:, 1])
-        ok = plausible[lo:hi] & (np.abs(c[:, 2] - expected) <= tol) & (bend <= tan_bend)
+            tol = config.elevation_tolerance + tan_change * np.maximum(r_c[lo:hi] - ref_anchor, 0.0)
+        x, y = bx[lo:hi], by[lo:hi]
+        expected = ra * x + rb * y + rc  # the nearer ring's ground height at the bin centre
+        bend = np.hypot(pa[lo:hi] - ra, pb[lo:hi] - rb)
+        ok = plausible[lo:hi] & (np.abs(cz[lo:hi] - expected) <= tol) & (bend <= tan_bend)
         # A bin without its own plane inherits the reference with its grade halved, pinned
         # at the bin centre, so that a grade is not extrapolated across many empty rings.
-        bx, by = grid.bin_x[lo:hi], grid.bin_y[lo:hi]
-        z_here = ref[:, 0] * bx + ref[:, 1] * by + ref[:, 2]
-        inherited = np.empty_like(ref)
-        inherited[:, :2] = INHERIT_DAMPING * ref[:, :2]
-        inherited[:, 2] = z_here - inherited[:, 0] * bx - inherited[:, 1] * by
-        out[lo:hi] = np.where(ok[:, None], planes[lo:hi], inherited)
-        anchor[lo:hi] = np.where(ok, r_c, ref_anchor)
+        ia, ib = INHERIT_DAMPING * ra, INHERIT_DAMPING * rb
+        ic = expected - ia * x - ib * y
+        oa[lo:hi] = np.where(ok, pa[lo:hi], ia)
+        ob[lo:hi] = np.where(ok, pb[lo:hi], ib)
+        oc[lo:hi] = np.where(ok, pc[lo:hi], ic)
+        anchor[lo:hi] = np.where(ok, r_c[lo:hi], ref_anchor)
         accepted[lo:hi] = ok
-    return out, accepted
+    return np.stack([oa, ob, oc], axis=1), accepted
 
 
 def segment_ground(points: np.ndarray, config: GroundConfig | None = None) -> np.ndarray:
