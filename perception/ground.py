@@ -88,9 +88,9 @@ def _bin_index(x: np.ndarray, y: np.ndarray, grid: PolarGrid) -> np.ndarray:
     turn = np.arctan2(y, x)
     turn *= np.float32(0.4999999 / np.pi)
     turn += np.float32(0.4999999)  # [0, 1)
-    turn *= grid.lut_sectors[q]
+    turn *= np.take(grid.lut_sectors, q)
     sector = turn.astype(np.int32)
-    sector += grid.lut_offsets[q]
+    sector += np.take(grid.lut_offsets, q)
     return sector
 
 
@@ -163,28 +163,30 @@ def fit_ground(points: np.ndarray, config: GroundConfig | None = None) -> Ground
     tan_slope = np.tan(np.radians(config.max_slope_deg))
     step = config.fit_stride
     sb = bins[::step]
-    floor = -config.sensor_height - config.elevation_tolerance - tan_slope * grid.bin_radius[sb]
+    floor = -config.sensor_height - config.elevation_tolerance - tan_slope * np.take(grid.bin_radius, sb)
     ok = z[::step] >= floor
     if not all_finite:
         ok &= finite[::step]
     keep = np.flatnonzero(ok)
-    sb = sb[keep]
+    sb = np.take(sb, keep)
     order = np.argsort(sb.astype(np.int16) if n_bins < 32767 else sb, kind="stable")
-    idx = keep[order] * step
-    sb = sb[order]
-    lx = x[idx] - grid.bin_x[sb]
-    ly = y[idx] - grid.bin_y[sb]
-    lz = z[idx] + np.float32(config.sensor_height)
-    starts = np.flatnonzero(np.diff(sb, prepend=-1))
-    occupied = sb[starts]
+    idx = np.take(keep, order) * step
+    sb = np.take(sb, order)
+    lx = np.take(x, idx) - np.take(grid.bin_x, sb)
+    ly = np.take(y, idx) - np.take(grid.bin_y, sb)
+    lz = np.take(z, idx) + np.float32(config.sensor_height)
+    per_bin = np.bincount(sb, minlength=n_bins)
+    occupied = np.flatnonzero(per_bin)
+    run = per_bin[occupied]
+    starts = np.cumsum(run) - run
     n_occ = len(starts)
-    k = np.repeat(np.arange(n_occ), np.diff(np.append(starts, len(sb))))
+    k = np.repeat(np.arange(n_occ), run)
     lowest = np.minimum.reduceat(lz, starts)
-    sel = lz <= lowest[k] + np.float32(config.seed_band)
+    sel = lz <= np.take(lowest, k) + np.float32(config.seed_band)
     plane, rms, count = _fit_planes(lx[sel], ly[sel], lz[sel], k[sel], n_occ)
     for _ in range(config.refine_iterations):
-        pl = plane.astype(np.float32)
-        dist = lz - (pl[k, 0] * lx + pl[k, 1] * ly + pl[k, 2])
+        pl = [np.take(plane[:, i].astype(np.float32), k) for i in range(3)]
+        dist = lz - (pl[0] * lx + pl[1] * ly + pl[2])
         sel = np.abs(dist) < np.float32(config.distance_threshold)
         refit, refit_rms, refit_count = _fit_planes(lx[sel], ly[sel], lz[sel], k[sel], n_occ)
         good = refit_count >= 3
@@ -206,7 +208,7 @@ def fit_ground(points: np.ndarray, config: GroundConfig | None = None) -> Ground
     planes, accepted = _propagate(planes, centre, plausible, grid, config)
 
     pa, pb, pc = (np.ascontiguousarray(planes[:, i], dtype=np.float32) for i in range(3))
-    height = z - (pa[bins] * x + pb[bins] * y + pc[bins])
+    height = z - (np.take(pa, bins) * x + np.take(pb, bins) * y + np.take(pc, bins))
     mask = height < np.float32(config.distance_threshold)
     if not all_finite:
         mask &= finite
