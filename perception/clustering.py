@@ -103,7 +103,7 @@ def cluster_points(points: np.ndarray, ground_mask: np.ndarray | None, config: C
     if ground_mask is not None:
         cand &= ~np.asarray(ground_mask, dtype=bool)
     idx = np.flatnonzero(cand)
-    px, py, pz = x[idx], y[idx], z[idx]
+    px, py, pz = np.take(x, idx), np.take(y, idx), np.take(z, idx)
 
     nx, ny, nz = _grid_shape(config)
     inv = np.float32(1.0 / vs)
@@ -117,16 +117,16 @@ def cluster_points(points: np.ndarray, ground_mask: np.ndarray | None, config: C
         vox = np.flatnonzero(occupied).astype(np.int32)
         n_vox = len(vox)
         lookup[vox] = np.arange(n_vox, dtype=np.int32)
-        point_vox = lookup[flat]
+        point_vox = np.take(lookup, flat)
 
         # Connected components of the voxel adjacency graph.
         src, dst = [], []
         steps = (_HALF_NEIGHBOURS * np.array([ny * nz, nz, 1])).sum(axis=1)
         for step in steps:
             nb = vox + step
-            hit = np.flatnonzero(occupied[nb])
+            hit = np.flatnonzero(np.take(occupied, nb))
             src.append(hit)
-            dst.append(lookup[nb[hit]])
+            dst.append(np.take(lookup, np.take(nb, hit)))
     finally:
         occupied[flat] = False
     src_a = np.concatenate(src) if src else np.zeros(0, np.int32)
@@ -150,14 +150,15 @@ def cluster_points(points: np.ndarray, ground_mask: np.ndarray | None, config: C
     keep = pcount >= config.min_points
     compact = np.full(n_raw, -1, dtype=np.int32)
     compact[keep] = np.arange(int(keep.sum()), dtype=np.int32)
-    vlab = compact[vlabel]
+    vlab = np.take(compact, vlabel)
     count = int(keep.sum())
-    plab = vlab[point_vox]
+    plab = np.take(vlab, point_vox)
     labels = np.full(n, -1, dtype=np.int32)
     labels[idx] = plab
     kept = np.flatnonzero(plab >= 0)
-    order = np.argsort(plab[kept].astype(np.int16) if count < 32767 else plab[kept], kind="stable")
-    members = idx[kept[order]]
+    kept_lab = np.take(plab, kept)
+    order = np.argsort(kept_lab.astype(np.int16) if count < 32767 else kept_lab, kind="stable")
+    members = np.take(idx, np.take(kept, order))
     point_counts = pcount[keep]
     starts = np.concatenate([[0], np.cumsum(point_counts)[:-1]]).astype(np.int64)
     kv = np.flatnonzero(vlab >= 0)
@@ -165,7 +166,8 @@ def cluster_points(points: np.ndarray, ground_mask: np.ndarray | None, config: C
     voxel_labels = vlab[kv]
     voxel_starts = np.concatenate([[0], np.cumsum(np.bincount(voxel_labels, minlength=count))[:-1]])
     return Clusters(labels=labels, count=count, point_counts=point_counts,
-                    voxel_centroids=centroids[kv], voxel_labels=voxel_labels, voxel_counts=counts_v[kv],
+                    voxel_centroids=np.take(centroids, kv, axis=0), voxel_labels=voxel_labels,
+                    voxel_counts=np.take(counts_v, kv),
                     voxel_starts=voxel_starts.astype(np.int64), members=members, starts=starts)
 
 
@@ -183,9 +185,9 @@ def _merge_faces(centroids: np.ndarray, vlabel: np.ndarray, config: ClusteringCo
     if n_raw < 2:
         return vlabel
     order = np.argsort(vlabel, kind="stable")
-    lab = vlabel[order]
+    lab = np.take(vlabel, order)
     starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
-    c = centroids[order]
+    c = np.take(centroids, order, axis=0)
     rng = np.hypot(c[:, 0], c[:, 1])
     # Azimuth relative to each component's mean direction (no wrap-around inside a component).
     mean_dir = np.add.reduceat(c[:, :2], starts, axis=0)
@@ -220,7 +222,7 @@ def _merge_faces(centroids: np.ndarray, vlabel: np.ndarray, config: ClusteringCo
         return vlabel
     link = coo_matrix((np.ones(int(ok.sum()), np.int8), (lab[starts][a[ok]], lab[starts][b[ok]])), shape=(n_raw, n_raw))
     _, joined = connected_components(link, directed=False)
-    return joined[vlabel].astype(np.int32)
+    return np.take(joined, vlabel).astype(np.int32)
 
 
 def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, hints: list[Box3D],
