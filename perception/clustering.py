@@ -186,13 +186,16 @@ def _merge_faces(centroids: np.ndarray, vlabel: np.ndarray, config: ClusteringCo
         return vlabel
     order = np.argsort(vlabel, kind="stable")
     lab = np.take(vlabel, order)
-    starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+    change = np.empty(len(lab), dtype=bool)
+    change[0] = True
+    np.not_equal(lab[1:], lab[:-1], out=change[1:])
+    starts = np.flatnonzero(change)
     c = np.take(centroids, order, axis=0)
     rng = np.hypot(c[:, 0], c[:, 1])
     # Azimuth relative to each component's mean direction (no wrap-around inside a component).
     mean_dir = np.add.reduceat(c[:, :2], starts, axis=0)
     ref = np.arctan2(mean_dir[:, 1], mean_dir[:, 0])
-    run = np.diff(np.r_[starts, len(lab)])
+    run = np.diff(np.append(starts, len(lab)))
     rel = (np.arctan2(c[:, 1], c[:, 0]) - np.repeat(ref, run) + np.pi) % (2 * np.pi) - np.pi
     half = 0.5 * config.voxel_size
     r_lo = np.minimum.reduceat(rng, starts) - half
@@ -220,9 +223,34 @@ def _merge_faces(centroids: np.ndarray, vlabel: np.ndarray, config: ClusteringCo
     ok &= (z_hi[a] - z_lo[a] <= FACE_MAX_HEIGHT) & (z_hi[b] - z_lo[b] <= FACE_MAX_HEIGHT)
     if not ok.any():
         return vlabel
-    link = coo_matrix((np.ones(int(ok.sum()), np.int8), (lab[starts][a[ok]], lab[starts][b[ok]])), shape=(n_raw, n_raw))
-    _, joined = connected_components(link, directed=False)
+    first = np.take(lab, starts)
+    joined = _components(n_raw, np.take(first, a[ok]), np.take(first, b[ok]))
     return np.take(joined, vlabel).astype(np.int32)
+
+
+def _components(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Connected components of the undirected graph of ``n`` nodes and edges ``src``-``dst``,
+    numbered in the order of their smallest node (as scipy's ``connected_components``).
+
+    For the few edges between clusters: every node points to a smaller node of its
+    component; each round hooks the larger root of every edge whose ends still differ to
+    the smaller one, then shortens all paths to their roots.
+    """
+    parent = np.arange(n)
+    u, v = np.asarray(src, dtype=np.intp), np.asarray(dst, dtype=np.intp)
+    while len(u):
+        pu, pv = np.take(parent, u), np.take(parent, v)
+        differ = pu != pv
+        u, v, pu, pv = u[differ], v[differ], pu[differ], pv[differ]
+        if not len(u):
+            break
+        np.minimum.at(parent, np.maximum(pu, pv), np.minimum(pu, pv))
+        while True:
+            jumped = np.take(parent, parent)
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    return (np.cumsum(parent == np.arange(n)) - 1)[parent]
 
 
 def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, hints: list[Box3D],
