@@ -21,6 +21,13 @@ def _import_ros():
     return rclpy, BagPlayer, ReplayOptions
 
 
+def _topic_count(text: str) -> tuple[str, int]:
+    topic, _, count = text.partition(":")
+    if not topic.startswith("/") or (count and not count.isdigit()):
+        raise S2MATError(f"--wait-for {text!r}: expected /topic or /topic:N")
+    return topic, int(count or 1)
+
+
 @app.command()
 @handle_errors
 def replay(
@@ -32,6 +39,9 @@ def replay(
     topics: Annotated[list[str] | None, typer.Option("--topics", help="Play only these topics (repeatable).")] = None,
     clock: Annotated[bool, typer.Option("--clock/--no-clock", help="Publish /clock with the bag time.")] = True,
     delay: Annotated[float, typer.Option(help="Seconds to wait before playing, so subscribers connect.")] = 1.0,
+    wait_for: Annotated[list[str] | None, typer.Option(
+        "--wait-for", help="TOPIC or TOPIC:N: before playing, wait until TOPIC has N (default 1) matched "
+                           "subscriptions (repeatable).")] = None,
 ) -> None:
     """Publish BAG's messages at their recorded timing (scaled by --rate), with /clock."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -43,7 +53,7 @@ def replay(
     rclpy, BagPlayer, ReplayOptions = _import_ros()
     try:
         options = ReplayOptions(rate=rate, loop=loop, start=start, duration=duration, topics=topics, clock=clock,
-                                delay=delay)
+                                delay=delay, wait_for=dict(_topic_count(t) for t in wait_for or []))
     except ValueError as exc:
         raise S2MATError(str(exc)) from None
     from s2mat_ros.dds import use_large_data_profile
@@ -65,6 +75,8 @@ def replay(
 
             count = player.play(on_progress)
         console.print(f"published {count} messages from {bag}")
+    except TimeoutError as exc:
+        raise S2MATError(f"no subscribers: {exc}") from None
     except KeyboardInterrupt:
         console.print("replay interrupted")
     finally:

@@ -36,7 +36,7 @@ def _collect(bag, args, domain, seconds=30.0):
     node.create_subscription(Clock, "/clock", lambda m: clocks.append(pc2.stamp_to_sec(m.clock)), 10)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    proc = subprocess.Popen([sys.executable, "-m", "s2mat", "replay", str(bag), "--delay", "2", *args],
+    proc = subprocess.Popen([sys.executable, "-m", "s2mat", "replay", str(bag), "--delay", "0.5", "--wait-for", "/points", *args],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + seconds
     while proc.poll() is None and time.monotonic() < deadline:
@@ -75,3 +75,11 @@ def test_replay_of_a_missing_topic_is_an_error(tmp_path):
                              "--delay", "0"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "no topic /nope (have: /points)" in result.stderr
+
+
+def test_replay_waiting_for_a_topic_it_does_not_publish_is_an_error(tmp_path):
+    write_pointcloud_bag(tmp_path / "bag", [Frame(points=np.zeros((3, 3)), timestamp=1.0)])
+    result = subprocess.run([sys.executable, "-m", "s2mat", "replay", str(tmp_path / "bag"), "--wait-for", "/odom:1",
+                             "--delay", "0"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "cannot wait for subscribers of /odom" in result.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ class ReplayOptions:
     topics: Sequence[str] | None = None
     clock: bool = True
     delay: float = 0.0  # wall seconds to wait after creating publishers, so subscribers discover them
+    wait_for: dict[str, int] = field(default_factory=dict)  # topic -> matched subscriptions to wait for
+    wait_timeout: float = 60.0  # wall seconds to wait for them at most
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
@@ -59,6 +61,10 @@ class BagPlayer:
         finally:
             reader.close()
         wanted = set(self.options.topics) if self.options.topics else None
+        missing = set(self.options.wait_for) - {c.topic for c in connections if wanted is None or c.topic in wanted}
+        if missing:
+            raise DatasetError(f"{self.bag}: cannot wait for subscribers of {', '.join(sorted(missing))}: "
+                               "the replay does not publish it")
         if wanted:
             unknown = wanted - {c.topic for c in connections}
             if unknown:
@@ -78,6 +84,17 @@ class BagPlayer:
 
             self.clock_publisher = node.create_publisher(Clock, "/clock", QoSProfile(depth=10))
         self.published = 0
+
+    def wait_for_subscribers(self) -> None:
+        """Block until every ``wait_for`` topic has its number of matched subscriptions, so no
+        message is published before the receivers' data path exists; raises ``TimeoutError``."""
+        deadline = time.monotonic() + self.options.wait_timeout
+        for topic, count in self.options.wait_for.items():
+            while self.publishers[topic].get_subscription_count() < count:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{topic} has {self.publishers[topic].get_subscription_count()} of "
+                                       f"{count} subscriptions after {self.options.wait_timeout:g} s")
+                time.sleep(0.05)
 
     @property
     def window(self) -> tuple[int, int]:
@@ -135,6 +152,7 @@ class BagPlayer:
              should_stop: Callable[[], bool] = lambda: False) -> int:
         """Play the window once, or until ``should_stop`` when looping (time jumps back each loop)."""
         time.sleep(self.options.delay)
+        self.wait_for_subscribers()
         total = self.play_once(on_progress, should_stop)
         while self.options.loop and not should_stop():
             total += self.play_once(on_progress, should_stop)
