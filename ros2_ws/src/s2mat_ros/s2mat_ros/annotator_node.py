@@ -31,7 +31,7 @@ from s2mat.annotate import TrackAnnotator, assign_box_points, track_from_record
 from s2mat.types import CameraModel, Frame
 from s2mat_ros import wire
 from s2mat_ros.frames import guarded
-from s2mat_ros.params import declare_config
+from s2mat_ros.params import ANNOTATOR_SETTINGS, declare_config
 
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 ANNOTATIONS_TOPIC = "/s2mat/annotations"
@@ -39,13 +39,6 @@ PENDING = 16  # frames kept while their track list and clouds come together
 IMAGES = 30  # recent camera images kept for matching by stamp
 
 #: Settings of the annotator node itself (not part of the s2mat configuration), with defaults.
-ANNOTATOR_SETTINGS: dict[str, Any] = {
-    "tracks_topic": "/s2mat/tracks/list",
-    "camera_topic": "/camera/image_raw",
-    "camera_info_topic": "/camera/camera_info",
-    "camera_T_lidar": [0.0],  # 16 numbers row-major; a single value (default) = no camera extrinsic known
-    "camera_max_offset": 0.05,  # seconds between an image's stamp and the scan's for it to be used
-}
 
 _CHANNELS = {"rgb8": (3, None), "bgr8": (3, [2, 1, 0]), "rgba8": (4, [0, 1, 2]), "bgra8": (4, [2, 1, 0]),
              "mono8": (1, None)}

@@ -22,6 +22,15 @@ NODE_SETTINGS: dict[str, Any] = {
     "map_full_period": 10.0,  # seconds of input time between full map snapshots
 }
 
+# Settings of the annotator node (besides the configuration's annotator.* keys).
+ANNOTATOR_SETTINGS: dict[str, Any] = {
+    "tracks_topic": "/s2mat/tracks/list",
+    "camera_topic": "/camera/image_raw",
+    "camera_info_topic": "/camera/camera_info",
+    "camera_T_lidar": [0.0],  # 16 numbers row-major; a single value (default) = no camera extrinsic known
+    "camera_max_offset": 0.05,  # seconds between an image's stamp and the scan's for it to be used
+}
+
 
 def declare_settings(node: Node) -> dict[str, Any]:
     """Declare the node settings and return their values."""
@@ -70,9 +79,10 @@ def check_params_file(path: str | Path) -> dict[str, Any]:
         if not isinstance(section, dict) or "ros__parameters" not in section:
             raise ConfigError(f"parameters file {path}: {name!r} has no 'ros__parameters' mapping")
         walk("", section["ros__parameters"])
-    settings = {k: v for k, v in values.items() if k in NODE_SETTINGS}
+    settings = {k: v for k, v in values.items() if k in NODE_SETTINGS or k in ANNOTATOR_SETTINGS}
     known = flatten(S2MATConfig())
-    unknown = sorted(k for k in values if k not in NODE_SETTINGS and k not in known and k != "use_sim_time")
+    unknown = sorted(k for k in values if k not in NODE_SETTINGS and k not in ANNOTATOR_SETTINGS
+                     and k not in known and k != "use_sim_time")
     if unknown:
         raise ConfigError(f"parameters file {path}: unknown keys {', '.join(unknown)}")
     base = preset(settings["preset"]) if settings.get("preset") else S2MATConfig()
