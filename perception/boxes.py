@@ -153,28 +153,37 @@ def complete_boxes(boxes: BoxArrays, classes: list[ObjectClass], ground_z: np.nd
     pole on the curb) keeps its near side and is trimmed to the prior width. Car boxes
     standing on the ground (``ground_z`` per box, NaN unknown) grow upwards to ``CAR_HEIGHT``.
     """
-    for b, cls in enumerate(classes):  # a few dozen road users per scan
-        if cls not in PRIOR_FOOTPRINT:
-            continue
-        prior_l, prior_w = PRIOR_FOOTPRINT[cls]
-        length, width, height = boxes.size[b]
-        yaw = boxes.yaw[b]
-        if cls is ObjectClass.CAR and length < 2.5:  # one end: its length is the car's width
-            yaw = (yaw + 0.5 * np.pi) % np.pi
-            length, width = width, length
-        new_l = max(length, prior_l)
-        new_w = prior_w if width > MAX_WIDTH[cls] else max(width, prior_w)
-        c, s = np.cos(yaw), np.sin(yaw)
-        u, v = np.array([c, s]), np.array([-s, c])
-        centre = boxes.center[b, :2]
-        # Move each axis's far face (the seen near face stays where it is).
-        du = np.sign(centre @ u) or 1.0
-        dv = np.sign(centre @ v) or 1.0
-        boxes.center[b, :2] = centre + du * 0.5 * (new_l - length) * u + dv * 0.5 * (new_w - width) * v
-        boxes.size[b, :2] = new_l, new_w
-        boxes.yaw[b] = yaw
-        bottom = boxes.center[b, 2] - 0.5 * height
-        if (cls is ObjectClass.CAR and height < CAR_HEIGHT and ground_z is not None and np.isfinite(ground_z[b])
-                and bottom - ground_z[b] < 0.3):
-            boxes.size[b, 2] = CAR_HEIGHT
-            boxes.center[b, 2] = bottom + 0.5 * CAR_HEIGHT
+    grow = np.flatnonzero([cls in PRIOR_FOOTPRINT for cls in classes])
+    if not len(grow):
+        return
+    kinds = [classes[i] for i in grow]
+    prior_l = np.array([PRIOR_FOOTPRINT[cls][0] for cls in kinds])
+    prior_w = np.array([PRIOR_FOOTPRINT[cls][1] for cls in kinds])
+    max_w = np.array([MAX_WIDTH[cls] for cls in kinds])
+    car = np.array([cls is ObjectClass.CAR for cls in kinds], dtype=bool)
+    length, width, height = (boxes.size[grow, i] for i in range(3))
+    yaw = boxes.yaw[grow]
+    end = car & (length < 2.5)  # one end of a car: its length is the car's width
+    yaw[end] = (yaw[end] + 0.5 * np.pi) % np.pi
+    length, width = np.where(end, width, length), np.where(end, length, width)
+    new_l = np.maximum(length, prior_l)
+    new_w = np.where(width > max_w, prior_w, np.maximum(width, prior_w))
+    c, s = np.cos(yaw), np.sin(yaw)
+    u, v = np.stack([c, s], axis=1), np.stack([-s, c], axis=1)
+    centre = boxes.center[grow, :2]
+    # Move each axis's far face (the seen near face stays where it is).
+    du = np.array([np.sign(centre[i] @ u[i]) or 1.0 for i in range(len(grow))])
+    dv = np.array([np.sign(centre[i] @ v[i]) or 1.0 for i in range(len(grow))])
+    boxes.center[grow, :2] = (centre + (du * 0.5 * (new_l - length))[:, None] * u
+                              + (dv * 0.5 * (new_w - width))[:, None] * v)
+    boxes.size[grow, 0] = new_l
+    boxes.size[grow, 1] = new_w
+    boxes.yaw[grow] = yaw
+    if ground_z is None:
+        return
+    bottom = boxes.center[grow, 2] - 0.5 * height
+    gz = np.asarray(ground_z, dtype=np.float64)[grow]
+    with np.errstate(invalid="ignore"):
+        lift = car & (height < CAR_HEIGHT) & np.isfinite(gz) & (bottom - gz < 0.3)
+    boxes.size[grow[lift], 2] = CAR_HEIGHT
+    boxes.center[grow[lift], 2] = bottom[lift] + 0.5 * CAR_HEIGHT
