@@ -88,6 +88,9 @@ def save_map(static_map: StaticMap, path: str | os.PathLike[str]) -> Path:
     for i, (sensor_T_world, image) in enumerate(static_map.history):
         images[f"pose_{i}"] = sensor_T_world
         images[f"nearest_{i}"] = image.nearest
+        if image.single is not None and image.elevation is not None:
+            images[f"single_{i}"] = image.single
+            images[f"elevation_{i}"] = image.elevation
         images[f"meta_{i}"] = np.array([image.row0, image.az_res, image.el_res], dtype=np.float64)
     _atomic(hist, lambda fh: np.savez(fh, **images))
 
@@ -166,6 +169,9 @@ def load_map(path: str | os.PathLike[str]) -> StaticMap:
                 image.cols = int(np.ceil(2 * np.pi / image.az_res))
                 image.row0 = int(row0)
                 image.nearest = npz[f"nearest_{i}"]
+                beams = f"single_{i}" in npz.files
+                image.single = npz[f"single_{i}"] if beams else None
+                image.elevation = npz[f"elevation_{i}"] if beams else None
                 static_map.history.append((npz[f"pose_{i}"], image))
     except (KeyError, ValueError, OSError) as exc:
         raise MapFileError(f"{hist}: history archive is incomplete ({exc})") from None

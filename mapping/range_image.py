@@ -24,10 +24,13 @@ class RangeImage:
     return never testify that space is free.
     """
 
-    def __init__(self, points_sensor: np.ndarray, az_res: float, el_res: float, window: int) -> None:
+    def __init__(self, points_sensor: np.ndarray, az_res: float, el_res: float, window: int,
+                 beams: bool = False) -> None:
         self.az_res = float(az_res)
         self.el_res = float(el_res)
         self.cols = int(np.ceil(2 * np.pi / self.az_res))
+        self.single: np.ndarray | None = None
+        self.elevation: np.ndarray | None = None
         pts = np.asarray(points_sensor, dtype=np.float64)
         row, col, rng = self._project(pts)
         if len(pts) == 0:
@@ -42,6 +45,17 @@ class RangeImage:
         nearest = minimum_filter(img, size=(size, size), mode=("nearest", "wrap"))
         nearest[np.isinf(img)] = 0.0
         self.nearest = nearest
+        if beams:
+            # Per pixel: the nearest return without the window and its beam's elevation, so a
+            # point can also be tested against the one beam that really crossed it.
+            el = np.arctan2(pts[:, 2], np.hypot(pts[:, 0], pts[:, 1]))
+            r, c = row - self.row0, col
+            first = rng.astype(np.float32) <= img[r, c]
+            elevation = np.full(img.shape, np.nan, dtype=np.float32)
+            elevation[r[first], c[first]] = el[first]
+            single = img.copy()
+            single[np.isinf(single)] = 0.0
+            self.single, self.elevation = single, elevation
 
     def _project(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rng = norms(pts)
@@ -51,9 +65,15 @@ class RangeImage:
         row = np.floor((el + np.pi / 2) / self.el_res).astype(np.int64)
         return row, col, rng
 
-    def seen_through(self, points_sensor: np.ndarray, margin: float, margin_ratio: float) -> np.ndarray:
+    def seen_through(self, points_sensor: np.ndarray, margin: float, margin_ratio: float,
+                     beam_radius: float | None = None) -> np.ndarray:
         """(N,) bool: the scan's returns around each point lie more than
-        ``margin + margin_ratio * range`` metres behind it (points in the sensor frame)."""
+        ``margin + margin_ratio * range`` metres behind it (points in the sensor frame).
+
+        With ``beam_radius`` (metres, needs an image built with ``beams=True``) a point also
+        counts as seen through when the beam of its own pixel passes within ``beam_radius``
+        of it vertically and returns that far behind it: near the road the window's lower beam
+        ends early, but the beam that really crossed a point says the space is empty."""
         pts = np.asarray(points_sensor, dtype=np.float64)
         if len(pts) == 0 or self.nearest.shape[0] == 0:
             return np.zeros(len(pts), dtype=bool)
@@ -62,4 +82,12 @@ class RangeImage:
         inside = (r >= 0) & (r < self.nearest.shape[0])
         behind = np.zeros(len(pts), dtype=np.float32)
         behind[inside] = self.nearest[r[inside], col[inside]]
-        return inside & (behind > rng * (1.0 + margin_ratio) + margin)
+        limit = rng * (1.0 + margin_ratio) + margin
+        seen = inside & (behind > limit)
+        if beam_radius is not None and self.single is not None and self.elevation is not None:
+            test = np.flatnonzero(inside & ~seen)
+            rr, cc = r[test], col[test]
+            el = np.arctan2(pts[test, 2], np.hypot(pts[test, 0], pts[test, 1]))
+            close = np.abs(self.elevation[rr, cc] - el) * rng[test] <= beam_radius
+            seen[test] = close & (self.single[rr, cc] > limit[test])
+        return seen

@@ -70,7 +70,8 @@ class StaticMap:
             log.warning("static map: scan %d has no valid points; skipped", self.frames)
             return
         image = RangeImage(pts[valid], np.deg2rad(cfg.azimuth_resolution_deg),
-                           np.deg2rad(cfg.elevation_resolution_deg), cfg.neighbourhood)
+                           np.deg2rad(cfg.elevation_resolution_deg), cfg.neighbourhood,
+                           beams=cfg.beam_radius is not None)
         sensor_T_world = np.linalg.inv(pose)
         self.sensor_position = pose[:3, 3].copy()
 
@@ -100,7 +101,8 @@ class StaticMap:
         centroids = live.centroids()
         local = transform(centroids, sensor_T_world)
         near = np.flatnonzero(np.einsum("ij,ij->i", local, local) < self.max_range**2)
-        seen = image.seen_through(local[near], self.config.range_margin, self.config.range_margin_ratio)
+        seen = image.seen_through(local[near], self.config.range_margin, self.config.range_margin_ratio,
+                                  self._beam_radius())
         idx = near[seen]
         if len(hit_keys):
             idx = idx[lookup(hit_keys, live.keys[idx]) < 0]
@@ -146,8 +148,13 @@ class StaticMap:
         history = list(self.history)[-recent:] if recent else self.history
         for sensor_T_world, image in history:
             local = transform(points_world, sensor_T_world)
-            free += image.seen_through(local, self.config.range_margin, self.config.range_margin_ratio)
+            free += image.seen_through(local, self.config.range_margin, self.config.range_margin_ratio,
+                                       self._beam_radius())
         return free
+
+    def _beam_radius(self) -> float | None:
+        r = self.config.beam_radius
+        return None if r is None else r * self.voxel_size
 
     def _update_window(self) -> None:
         """Move voxels beyond live_radius (or over the voxel budget) into the archive."""
