@@ -40,7 +40,7 @@ class StaticMapConfig(_Section):
     range_margin: float = Field(0.3, ge=0, description="A voxel is seen through only when the beam ends this far behind it, metres.")
     range_margin_ratio: float = Field(0.02, ge=0, description="Extra margin proportional to the voxel range (beam divergence, noise).")
     neighbourhood: int = Field(1, ge=0, description="Half width of the pixel window whose nearest return must lie behind a voxel.")
-    beam_radius: float | None = Field(0.5, gt=0, description="A voxel also counts as seen through when the beam of its own range-image pixel passes within this fraction of a voxel of it (vertically) and returns far behind it; None keeps only the windowed test. Carves what stood just above the road (feet).")
+    beam_radius: float | None = Field(0.25, gt=0, description="A voxel also counts as seen through when the beam of its own range-image pixel passes within this fraction of a voxel of it (vertically) and returns far behind it; None keeps only the windowed test. Carves what stood just above the road (feet).")
     history_scans: int = Field(30, ge=0, description="Recent range images kept to give new voxels their past free-space evidence.")
     free_ratio: float = Field(1.0, gt=0, description="A voxel is carved when free observations reach this ratio of its hits (and misses_to_free).")
     free_since_hit_ratio: float = Field(0.5, ge=0, description="A voxel is also carved when the free observations since its last hit reach this ratio of its hits (and misses_to_free): what stood long must be seen gone for a while.")

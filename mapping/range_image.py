@@ -32,7 +32,7 @@ class RangeImage:
         self.single: np.ndarray | None = None
         self.elevation: np.ndarray | None = None
         pts = np.asarray(points_sensor, dtype=np.float64)
-        row, col, rng = self._project(pts)
+        row, col, rng, el = self._project(pts)
         if len(pts) == 0:
             self.row0 = 0
             self.nearest = np.zeros((0, self.cols), dtype=np.float32)
@@ -48,7 +48,6 @@ class RangeImage:
         if beams:
             # Per pixel: the nearest return without the window and its beam's elevation, so a
             # point can also be tested against the one beam that really crossed it.
-            el = np.arctan2(pts[:, 2], np.hypot(pts[:, 0], pts[:, 1]))
             r, c = row - self.row0, col
             first = rng.astype(np.float32) <= img[r, c]
             elevation = np.full(img.shape, np.nan, dtype=np.float32)
@@ -57,13 +56,13 @@ class RangeImage:
             single[np.isinf(single)] = 0.0
             self.single, self.elevation = single, elevation
 
-    def _project(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _project(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         rng = norms(pts)
         az = np.arctan2(pts[:, 1], pts[:, 0])
         el = np.arctan2(pts[:, 2], np.hypot(pts[:, 0], pts[:, 1]))
         col = (np.floor((az + np.pi) / self.az_res).astype(np.int64)) % self.cols
         row = np.floor((el + np.pi / 2) / self.el_res).astype(np.int64)
-        return row, col, rng
+        return row, col, rng, el
 
     def seen_through(self, points_sensor: np.ndarray, margin: float, margin_ratio: float,
                      beam_radius: float | None = None) -> np.ndarray:
@@ -77,7 +76,7 @@ class RangeImage:
         pts = np.asarray(points_sensor, dtype=np.float64)
         if len(pts) == 0 or self.nearest.shape[0] == 0:
             return np.zeros(len(pts), dtype=bool)
-        row, col, rng = self._project(pts)
+        row, col, rng, elevation = self._project(pts)
         r = row - self.row0
         inside = (r >= 0) & (r < self.nearest.shape[0])
         behind = np.zeros(len(pts), dtype=np.float32)
@@ -87,7 +86,6 @@ class RangeImage:
         if beam_radius is not None and self.single is not None and self.elevation is not None:
             test = np.flatnonzero(inside & ~seen)
             rr, cc = r[test], col[test]
-            el = np.arctan2(pts[test, 2], np.hypot(pts[test, 0], pts[test, 1]))
-            close = np.abs(self.elevation[rr, cc] - el) * rng[test] <= beam_radius
+            close = np.abs(self.elevation[rr, cc] - elevation[test]) * rng[test] <= beam_radius
             seen[test] = close & (self.single[rr, cc] > limit[test])
         return seen
