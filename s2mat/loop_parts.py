@@ -141,6 +141,7 @@ class MappingHalf:
         cfg = self.config
         self.odometry = Odometry(cfg.odometry, max_range=cfg.sensor.max_range)
         self.map = StaticMap(cfg.mapping, max_range=cfg.sensor.max_range)
+        self.last_pose = np.eye(4)  # registered world_T_sensor of the last frame
         self.last_time: float | None = None
         self.frames = 0
 
@@ -168,10 +169,20 @@ class MappingHalf:
         return self.odometry.register(start.raw, ~believed_dynamic, None, start.timestamp)
 
     def finish(self, start: FrameStart, pose: np.ndarray, dynamic: np.ndarray) -> None:
-        """Step 5: the static points grow the odometry's local map and the static map."""
+        """Step 5: the static points grow the odometry's local map and the static map.
+
+        The static map gets the scan deskewed with the *registered* motion of this frame (the
+        points detection saw were deskewed with the predicted motion, which can be off by
+        centimetres to decimetres per sweep: too much for 0.1 m voxels)."""
         static = ~dynamic
         self.odometry.update_map(static)
-        self.map.integrate(start.points, pose, static)
+        points = start.points
+        dt = 0.0 if self.last_time is None else start.timestamp - self.last_time
+        if start.times is not None and dt > 0 and np.any(start.times):
+            motion = np.linalg.inv(self.last_pose) @ pose  # previous_T_current over dt
+            points = deskew(start.raw.astype(np.float64), start.times.astype(np.float64), motion, dt)
+        self.map.integrate(points, pose, static)
+        self.last_pose = pose
         self.last_time = start.timestamp
         self.frames += 1
 

@@ -99,16 +99,16 @@ def _dedup(points: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
 def _placed(truth: RunGroundTruth, poses: np.ndarray, i: int) -> np.ndarray:
     """World positions of frame ``i``'s labelled points by the run's poses; points with a
     time inside the sweep are moved by the run's own motion over that frame (constant
-    velocity between its poses), as the loop itself deskews them."""
+    velocity between its poses), as the loop itself deskews them before mapping. The first
+    frame has no motion yet and is placed as measured, as the loop places it."""
     from mapping.preprocess import deskew
 
     pts = truth.points[i].astype(np.float64)
     times = truth.times[i] if i < len(truth.times) else None
-    if times is not None and len(poses) > 1 and np.any(times):
-        j = i if i > 0 else 1  # the first frame takes the motion of the second
-        dt = truth.stamps[j] - truth.stamps[j - 1]
+    if times is not None and i > 0 and np.any(times):
+        dt = truth.stamps[i] - truth.stamps[i - 1]
         if dt > 0:
-            pts = deskew(pts, np.asarray(times, np.float64), np.linalg.inv(poses[j - 1]) @ poses[j], dt)
+            pts = deskew(pts, np.asarray(times, np.float64), np.linalg.inv(poses[i - 1]) @ poses[i], dt)
     pose = poses[i]
     return pts @ pose[:3, :3].T + pose[:3, 3]
 
