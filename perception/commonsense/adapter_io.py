@@ -54,8 +54,11 @@ def save_adapter(path: str | Path, model: Any, threshold: float, metadata: dict[
     return path
 
 
-def read_adapter(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Tensors and metadata of an adapter file; clear errors for anything that is not one."""
+def read_safetensors(path: str | Path, expected_format: str, kind: str
+                     ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file whose metadata ``format`` is ``expected_format``;
+    :class:`AdapterFileError` when it is missing or unreadable, :class:`AdapterMismatchError`
+    when it is another kind of file (``kind`` names the expected one in the message)."""
     path = Path(path)
     if not path.is_file():
         raise AdapterFileError(f"{path}: adapter file not found")
@@ -65,8 +68,15 @@ def read_adapter(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, s
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise AdapterFileError(f"{path}: not a readable safetensors adapter file ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise AdapterMismatchError(f"{path}: not an s2mat commonsense adapter (metadata format={meta.get('format')!r})")
+    if meta.get("format") != expected_format:
+        raise AdapterMismatchError(f"{path}: not an s2mat {kind} adapter (metadata format={meta.get('format')!r})")
+    return tensors, meta
+
+
+def read_adapter(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of an adapter file; clear errors for anything that is not one."""
+    path = Path(path)
+    tensors, meta = read_safetensors(path, FORMAT, "commonsense")
     if meta.get("format_version") != FORMAT_VERSION:
         raise AdapterMismatchError(f"{path}: adapter format version {meta.get('format_version')!r}, this s2mat reads {FORMAT_VERSION}")
     for key, expected in (("text_model", TEXT_MODEL), ("image_model", IMAGE_MODEL), ("image_size", str(IMAGE_SIZE)),

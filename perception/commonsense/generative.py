@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from perception.commonsense.adapter_io import read_safetensors
 from perception.commonsense.errors import (
-    AdapterFileError,
     AdapterMismatchError,
     EncoderUnavailableError,
 )
@@ -127,15 +126,4 @@ class GenerativeAnnotator:
 
 
 def read_generator_adapter(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    path = Path(path)
-    if not path.is_file():
-        raise AdapterFileError(f"{path}: adapter file not found")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise AdapterFileError(f"{path}: not a readable safetensors adapter file ({exc})") from None
-    if meta.get("format") != GENERATOR_FORMAT:
-        raise AdapterMismatchError(f"{path}: not an s2mat generator adapter (metadata format={meta.get('format')!r})")
-    return tensors, meta
+    return read_safetensors(path, GENERATOR_FORMAT, "generator")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from s2mat.datasets.point_table import point_table
 from s2mat.errors import CorruptFileError
 
 _TYPES = {("F", 4): "f4", ("F", 8): "f8", ("I", 1): "i1", ("I", 2): "i2", ("I", 4): "i4", ("I", 8): "i8",
@@ -180,20 +181,8 @@ def write_pcd(path: str | os.PathLike[str], points: np.ndarray, fields: dict[str
     temporary sibling and renamed, so a reader never sees half a file.
     """
     path = Path(path)
-    points = np.asarray(points)
-    fields = fields or {}
-    columns = [("x", points[:, 0].astype("<f4")), ("y", points[:, 1].astype("<f4")), ("z", points[:, 2].astype("<f4"))]
-    for name, values in fields.items():
-        values = np.asarray(values).reshape(-1)
-        if len(values) != len(points):
-            raise ValueError(f"field {name!r} has {len(values)} values for {len(points)} points")
-        if values.dtype.kind == "b":
-            values = values.astype("<u1")
-        columns.append((name, values.astype(values.dtype.newbyteorder("<"))))
-    dtype = np.dtype([(n, v.dtype) for n, v in columns])
-    cloud = np.empty(len(points), dtype=dtype)
-    for name, values in columns:
-        cloud[name] = values
+    cloud = point_table(points, fields)
+    columns = [(name, cloud[name]) for name in cloud.dtype.names]
     type_char = {"f": "F", "i": "I", "u": "U"}
     vp = pose_to_viewpoint(np.eye(4) if viewpoint is None else viewpoint)
     header = "\n".join([
@@ -203,10 +192,10 @@ def write_pcd(path: str | os.PathLike[str], points: np.ndarray, fields: dict[str
         "SIZE " + " ".join(str(v.dtype.itemsize) for _, v in columns),
         "TYPE " + " ".join(type_char[v.dtype.kind] for _, v in columns),
         "COUNT " + " ".join("1" for _ in columns),
-        f"WIDTH {len(points)}",
+        f"WIDTH {len(cloud)}",
         "HEIGHT 1",
         "VIEWPOINT " + " ".join(f"{v:.9g}" for v in vp),
-        f"POINTS {len(points)}",
+        f"POINTS {len(cloud)}",
         f"DATA {'binary' if binary else 'ascii'}",
     ]) + "\n"
     from s2mat.datasets.atomic import atomic_write

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from s2mat.datasets.atomic import atomic_write
+from s2mat.datasets.point_table import point_table
 from s2mat.errors import CorruptFileError
 
 _PLY_TYPES = {"char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",
@@ -79,19 +80,9 @@ def read_ply(path: str | os.PathLike[str]) -> np.ndarray:
 
 def write_ply(path: str | os.PathLike[str], points: np.ndarray, fields: dict[str, np.ndarray] | None = None) -> None:
     """Write ``(N, 3)`` points plus per-point scalar ``fields`` as a binary little-endian PLY, atomically."""
-    points = np.asarray(points)
-    columns = [("x", points[:, 0].astype("<f4")), ("y", points[:, 1].astype("<f4")), ("z", points[:, 2].astype("<f4"))]
-    for name, values in (fields or {}).items():
-        values = np.asarray(values).reshape(-1)
-        if len(values) != len(points):
-            raise ValueError(f"field {name!r} has {len(values)} values for {len(points)} points")
-        if values.dtype.kind == "b":
-            values = values.astype("u1")
-        columns.append((name, values.astype(values.dtype.newbyteorder("<"))))
-    cloud = np.empty(len(points), dtype=np.dtype([(n, v.dtype) for n, v in columns]))
-    for name, values in columns:
-        cloud[name] = values
-    header = ["ply", "format binary_little_endian 1.0", "comment written by s2mat", f"element vertex {len(points)}"]
+    cloud = point_table(points, fields)
+    columns = [(name, cloud[name]) for name in cloud.dtype.names]
+    header = ["ply", "format binary_little_endian 1.0", "comment written by s2mat", f"element vertex {len(cloud)}"]
     header += [f"property {_NUMPY_TO_PLY[v.dtype.str[1:]]} {n}" for n, v in columns]
     header.append("end_header")
     with atomic_write(path, "wb") as fh:
