@@ -13,11 +13,9 @@ class OdometryConfig(_Section):
     """Scan-to-local-map registration on static points."""
 
     voxel_size: float | None = Field(None, gt=0, description="Local-map voxel size in metres; None derives max_range / 100.")
-    max_points_per_voxel: int = Field(20, ge=1, description="Kept for configuration compatibility; the Gaussian voxel map stores one mean and covariance per voxel.")
     local_map_horizon: int = Field(100, ge=1, description="Local-map voxels not refreshed for this many insertions are dropped (bounds memory).")
     initial_threshold: float = Field(2.0, gt=0, description="Correspondence threshold before motion statistics exist, metres.")
     min_motion_th: float = Field(0.1, ge=0, description="Motion below which the adaptive threshold is not updated, metres.")
-    local_map_radius: float | None = Field(None, gt=0, description="Unused by the Gaussian voxel local map (bounded by local_map_horizon); kept for configuration compatibility.")
     deskew: bool = Field(False, description="Correct motion distortion with per-point time when present.")
     max_iterations: int = Field(50, ge=1, description="Registration iterations per frame.")
     min_range: float = Field(0.0, ge=0, description="Returns closer than this are dropped before registration, metres.")
