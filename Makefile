@@ -26,8 +26,11 @@ $(STAMP):
 demo: setup
 	$(VENV)/bin/s2mat demo
 
+# The ROS 2 tests start DDS participants and node processes: they run in a pytest process of
+# their own, apart from the ~180 other tests (torch, open3d and their thread pools).
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --ignore=tests/ros
+	$(PY) -m pytest -q tests/ros
 
 lint: setup
 	$(VENV)/bin/ruff check .
