@@ -152,20 +152,27 @@ def flatten(config: S2MATConfig) -> dict[str, Any]:
     return out
 
 
+def read_yaml_mapping(path: str | os.PathLike[str], what: str, shape: str) -> dict[str, Any]:
+    """The mapping at the top of a YAML file; :class:`ConfigError` naming ``what`` (e.g.
+    "configuration file") when the file is missing, is not YAML, or is not ``shape``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path} must {shape}")
+    return data
+
+
 def load_config(path: str | os.PathLike[str] | None = None, *, sensor: str | None = None,
                 overrides: list[str] | dict[str, Any] | None = None) -> S2MATConfig:
     """Build a configuration: defaults, then a sensor preset, then a YAML file, then overrides."""
     config = preset(sensor) if sensor else S2MATConfig()
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"configuration file {path} does not exist")
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"configuration file {path} must hold a mapping of sections")
+        loaded = read_yaml_mapping(path, "configuration file", "hold a mapping of sections")
         config = _validate(_merge(config.model_dump(), loaded), str(path))
     if overrides:
         config = with_overrides(config, overrides)

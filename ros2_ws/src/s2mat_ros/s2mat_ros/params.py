@@ -8,7 +8,7 @@ from typing import Any
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
-from s2mat.config import S2MATConfig, flatten, preset, with_overrides
+from s2mat.config import S2MATConfig, flatten, preset, read_yaml_mapping, with_overrides
 from s2mat.errors import ConfigError
 
 # Settings of the nodes themselves (not part of the s2mat configuration), with defaults.
@@ -55,17 +55,8 @@ def check_params_file(path: str | Path) -> dict[str, Any]:
     """Read a ROS 2 parameters file (``node_or_/**: {ros__parameters: {...}}``), check every key is a
     configuration key or a node setting and every value validates; returns the dotted values.
     Raises ``ConfigError`` naming the file and the problem."""
-    import yaml
-
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"parameters file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"parameters file {path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"parameters file {path} must map node names to {{ros__parameters: ...}}")
+    data = read_yaml_mapping(path, "parameters file", "map node names to {ros__parameters: ...}")
     values: dict[str, Any] = {}
 
     def walk(prefix: str, node: Any) -> None:
