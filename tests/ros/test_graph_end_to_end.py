@@ -49,7 +49,8 @@ def _moving_ids(records):
 
 def test_replayed_bag_through_separate_node_processes_equals_offline_map(street_bag, tmp_path):
     domain = domain_id(1)
-    params = write_params(tmp_path / "params.yaml", max_pending=1000, lockstep_timeout=30.0, map_update_period=0.5)
+    params = write_params(tmp_path / "params.yaml", max_pending=1000, lockstep_timeout=30.0, map_update_period=0.5,
+                          input_reliable=True)
     listener = Listener(domain)
     graph = start_graph(params, domain, tmp_path / "graph.log", processes=True)
     try:

@@ -81,7 +81,7 @@ def test_sim_time_stamps_equal_input_and_a_replay_jumping_back_resets(tmp_path):
     bag = tmp_path / "bag"
     simulate("street", sensor="vlp16", frames=frames, seed=4, columns=1024, camera=False).write(bag, format="rosbag")
     domain = domain_id(3)
-    params = write_params(tmp_path / "params.yaml", max_pending=1000, lockstep_timeout=20.0)
+    params = write_params(tmp_path / "params.yaml", max_pending=1000, lockstep_timeout=20.0, input_reliable=True)
     listener = Listener(domain)
     log = tmp_path / "graph.log"
     graph = start_graph(params, domain, log, processes=True, sim_time=True)

@@ -19,7 +19,7 @@ from nav_msgs.msg import Odometry, Path
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
@@ -28,7 +28,7 @@ from s2mat.loop_parts import FrameStart, MappingHalf
 from s2mat.types import Frame
 from s2mat_ros import outputs, wire
 from s2mat_ros.frames import cloud_to_frame, guarded
-from s2mat_ros.params import declare_config, declare_settings
+from s2mat_ros.params import declare_config, declare_settings, input_qos
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 UPDATES = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -67,7 +67,7 @@ class MappingNode(Node):
         self._last_update: float | None = None
         self._last_full: float | None = None
         group = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(PointCloud2, self.settings["input_topic"], guarded(self, self._on_cloud), qos_profile_sensor_data,
+        self.create_subscription(PointCloud2, self.settings["input_topic"], guarded(self, self._on_cloud), input_qos(self.settings),
                                  callback_group=group)
         self.create_subscription(PointCloud2, wire.MAP_QUERY, guarded(self, self._on_query), wire.INTERNAL_QOS, callback_group=group)
         self.create_subscription(PointCloud2, wire.BELIEVED_DYNAMIC, guarded(self, self._on_believed_dynamic), wire.INTERNAL_QOS,

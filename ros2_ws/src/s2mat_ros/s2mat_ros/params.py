@@ -15,12 +15,22 @@ from s2mat.errors import ConfigError
 NODE_SETTINGS: dict[str, Any] = {
     "preset": "",  # sensor preset applied before the dotted keys ("" = the plain defaults, like `s2mat map`)
     "input_topic": "/points",  # sensor_msgs/PointCloud2, sensor-data QoS
+    "input_reliable": False,  # subscribe reliably (replaying a bag that must not lose a frame)
     "world_frame": "map",  # frame of odometry, path, map and tracks (the first sensor pose)
     "max_pending": 1,  # clouds the mapping node queues while a frame is in flight; older ones are skipped
     "lockstep_timeout": 5.0,  # wall seconds a node waits for its partner within one frame
     "map_update_period": 1.0,  # seconds of input time between incremental map updates
     "map_full_period": 10.0,  # seconds of input time between full map snapshots
 }
+
+def input_qos(settings: dict[str, Any]) -> Any:
+    """QoS of the PointCloud2 input: sensor-data (best effort) unless ``input_reliable``."""
+    from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+    if settings.get("input_reliable"):
+        return QoSProfile(depth=qos_profile_sensor_data.depth, reliability=ReliabilityPolicy.RELIABLE)
+    return qos_profile_sensor_data
+
 
 # Settings of the annotator node (besides the configuration's annotator.* keys).
 ANNOTATOR_SETTINGS: dict[str, Any] = {

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
@@ -28,7 +28,7 @@ from s2mat.loop_parts import EvidenceQuery, PerceptionHalf
 from s2mat.types import Frame, PointLabel
 from s2mat_ros import outputs, wire
 from s2mat_ros.frames import cloud_to_frame, guarded
-from s2mat_ros.params import declare_config, declare_settings
+from s2mat_ros.params import declare_config, declare_settings, input_qos
 
 RELIABLE = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
 CLOUD_CACHE = 32  # input clouds kept by stamp until the mapping node starts their frame
@@ -59,7 +59,7 @@ class PerceptionNode(Node):
         self.cond = threading.Condition()
         self.stats = {"received": 0, "malformed": 0, "processed": 0, "missing": 0, "timeouts": 0}
         work, io = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
-        self.create_subscription(PointCloud2, self.settings["input_topic"], guarded(self, self._on_cloud), qos_profile_sensor_data,
+        self.create_subscription(PointCloud2, self.settings["input_topic"], guarded(self, self._on_cloud), input_qos(self.settings),
                                  callback_group=io)
         self.create_subscription(PointCloud2, wire.MAP_EVIDENCE, guarded(self, lambda m: self._reply("evidence", m)),
                                  wire.INTERNAL_QOS, callback_group=io)
