@@ -23,7 +23,7 @@ import numpy as np
 
 from mapping.config import StaticMapConfig
 from mapping.errors import ScanError
-from mapping.geometry import norms, transform
+from mapping.geometry import norms, transform, transform32
 from mapping.range_image import RangeImage
 from mapping.voxel_keys import lookup, point_keys, unpack
 from mapping.voxel_table import VoxelTable
@@ -98,9 +98,8 @@ class StaticMap:
         live = self.live
         if len(live) == 0:
             return
-        centroids = live.centroids()
-        local = transform(centroids, sensor_T_world)
-        near = np.flatnonzero(np.einsum("ij,ij->i", local, local) < self.max_range**2)
+        local = transform32(live.centroids(), sensor_T_world)
+        near = np.flatnonzero(np.einsum("ij,ij->i", local, local) < np.float32(self.max_range**2))
         seen = image.seen_through(local[near], self.config.range_margin, self.config.range_margin_ratio,
                                   self._beam_radius())
         idx = near[seen]
@@ -140,14 +139,14 @@ class StaticMap:
                 keep = np.ones(len(self.archive), bool)
                 keep[back[hit]] = False
                 self.archive = self.archive.take(keep)
-        self.live = VoxelTable.concat([live, fresh])
+        self.live = live.merged(fresh)
 
     def _history_free(self, points_world: np.ndarray, recent: int | None = None) -> np.ndarray:
         """Scans in the history (the last ``recent`` if given) that saw through each world point."""
         free = np.zeros(len(points_world), dtype=np.int32)
         history = list(self.history)[-recent:] if recent else self.history
         for sensor_T_world, image in history:
-            local = transform(points_world, sensor_T_world)
+            local = transform32(points_world, sensor_T_world)
             free += image.seen_through(local, self.config.range_margin, self.config.range_margin_ratio,
                                        self._beam_radius())
         return free

@@ -53,3 +53,13 @@ class VoxelTable:
         merged = VoxelTable(**{f.name: np.concatenate([getattr(t, f.name) for t in tables])
                                for f in fields(VoxelTable)})
         return merged.take(np.argsort(merged.keys, kind="stable"))
+
+    def merged(self, fresh: VoxelTable) -> VoxelTable:
+        """This table with the rows of ``fresh`` (sorted keys, none already here) inserted in
+        key order: one linear pass per column, no re-sort of the whole table."""
+        if len(fresh) == 0:
+            return self
+        at = np.searchsorted(self.keys, fresh.keys)
+        return VoxelTable(**{f.name: np.insert(getattr(self, f.name), at, getattr(fresh, f.name), axis=0)
+                             for f in fields(self)})
+

@@ -198,6 +198,20 @@ def _cut_by_field_of_view(points: np.ndarray, clusters: Clusters, which: np.ndar
     return per_cluster >= top_beam - FOV_EDGE
 
 
+def _first_per_owner_and_voxel(owner: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Row of the first occurrence of each distinct (owner, voxel) pair, in (owner, voxel)
+    order: ``owner`` (M,) non-negative ints, ``keys`` (M, 3) int voxel indices. The pair is
+    packed into one int64 (voxel indices relative to their minimum), so the sort is 1-D."""
+    if len(owner) == 0:
+        return np.zeros(0, dtype=np.int64)
+    rel = keys - keys.min(axis=0)
+    span = rel.max(axis=0) + 1
+    if float(owner.max() + 1) * float(np.prod(span.astype(np.float64))) >= 2.0**62:
+        return np.unique(np.column_stack([owner, keys]), axis=0, return_index=True)[1]
+    packed = ((owner * span[0] + rel[:, 0]) * span[1] + rel[:, 1]) * span[2] + rel[:, 2]
+    return np.unique(packed, return_index=True)[1]
+
+
 def _map_shares(static_map: MapQuery, clusters: Clusters, points: np.ndarray, world_T_sensor: np.ndarray,
                 config: DetectionConfig, cluster_voxel: float) -> tuple[np.ndarray, np.ndarray]:
     """Per cluster, the share of its space the map has seen free and the share in persistent
@@ -213,7 +227,7 @@ def _map_shares(static_map: MapQuery, clusters: Clusters, points: np.ndarray, wo
         world = np.asarray(points)[clusters.members].astype(np.float64) @ rot.T + t
         owner = np.repeat(np.arange(k, dtype=np.int64), clusters.point_counts)
         keys = np.floor(world / static_map.voxel_size).astype(np.int64)
-        _, first = np.unique(np.column_stack([owner, keys]), axis=0, return_index=True)
+        first = _first_per_owner_and_voxel(owner, keys)
         samples, owner = world[first], owner[first]
     free = np.asarray(static_map.free_counts(samples)).reshape(-1)
     occ = np.asarray(static_map.occupied_counts(samples)).reshape(-1)
