@@ -86,31 +86,32 @@ class StaticMap:
         sums = np.add.reduceat(world[order], starts, axis=0) if len(keys) else np.zeros((0, 3))
 
         # Free space: live voxels this scan saw through (except those it hit).
-        self._carve(image, sensor_T_world, ukeys)
+        rows = lookup(self.live.keys, ukeys)  # live row of each hit voxel, -1 if new
+        self._carve(image, sensor_T_world, rows[rows >= 0])
         # Hits: existing voxels gain a hit; new ones get their history's free evidence.
-        self._insert(ukeys, counts.astype(np.int32), sums)
+        self._insert(ukeys, rows, counts.astype(np.int32), sums)
         self.history.append((sensor_T_world, image))
         self.frames += 1
         if self.frames % cfg.window_check_every == 0 or len(self.live) > cfg.max_live_voxels:
             self._update_window()
 
-    def _carve(self, image: RangeImage, sensor_T_world: np.ndarray, hit_keys: np.ndarray) -> None:
+    def _carve(self, image: RangeImage, sensor_T_world: np.ndarray, hit_rows: np.ndarray) -> None:
+        """Live voxels seen through by ``image`` gain free evidence, except ``hit_rows``."""
         live = self.live
         if len(live) == 0:
             return
         local = transform32(live.centroids(), sensor_T_world)
-        near = np.flatnonzero(np.einsum("ij,ij->i", local, local) < np.float32(self.max_range**2))
-        seen = image.seen_through(local[near], self.config.range_margin, self.config.range_margin_ratio,
-                                  self._beam_radius())
-        idx = near[seen]
-        if len(hit_keys):
-            idx = idx[lookup(hit_keys, live.keys[idx]) < 0]
+        near = np.einsum("ij,ij->i", local, local) < np.float32(self.max_range**2)
+        near[hit_rows] = False
+        idx = np.flatnonzero(near)
+        idx = idx[image.seen_through(local[idx], self.config.range_margin, self.config.range_margin_ratio,
+                                     self._beam_radius())]
         live.free[idx] += 1
         live.free_since_hit[idx] += 1
 
-    def _insert(self, ukeys: np.ndarray, counts: np.ndarray, sums: np.ndarray) -> None:
+    def _insert(self, ukeys: np.ndarray, pos: np.ndarray, counts: np.ndarray, sums: np.ndarray) -> None:
+        """Hits of this scan: ``ukeys`` sorted voxel keys, ``pos`` their live rows (-1: new)."""
         live = self.live
-        pos = lookup(live.keys, ukeys)
         old = pos >= 0
         i = pos[old]
         live.hits[i] += 1
