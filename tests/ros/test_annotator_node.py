@@ -73,6 +73,7 @@ def test_annotator_node_annotates_confirmed_car_tracks_over_dds(tmp_path):
         n.create_subscription(String, "/s2mat/annotations", lambda m: annotations.append(json.loads(m.data)), reliable)
         up = listener.spin_until(lambda: pub_list.get_subscription_count() >= 1
                                  and pub_image.get_subscription_count() >= 1
+                                 and pub_info.get_subscription_count() >= 1
                                  and n.count_publishers("/s2mat/annotations") >= 1, 45)
         assert up, "the annotator node did not come up: " + log.read_text()
         listener.spin_until(lambda: False, 0.5)
@@ -85,13 +86,15 @@ def test_annotator_node_annotates_confirmed_car_tracks_over_dds(tmp_path):
             header = Header(stamp=to_time_msg(round(frame.timestamp * 1e9)), frame_id="map")
             cam_header = Header(stamp=header.stamp, frame_id="camera")
             pub_info.publish(_camera_info(cam_header, frame.camera))
-            pub_image.publish(_image(cam_header, frame.image))
-            listener.spin_until(lambda: False, 0.1)
             world = frame.points @ result.pose[:3, :3].T + result.pose[:3, 3]
             labels = result.labels
             pub_list.publish(outputs.track_list(header, result.tracks, result.pose))
             pub_static.publish(outputs.cloud(header, world[(labels == PointLabel.STATIC) | (labels == PointLabel.GROUND)]))
             pub_dynamic.publish(outputs.cloud(header, world[labels == PointLabel.DYNAMIC]))
+            # The image comes after the frame's clouds (as when the node's executor takes the clouds'
+            # callbacks first): the node must wait for it rather than fall back to LiDAR views.
+            listener.spin_until(lambda: False, 0.05)
+            pub_image.publish(_image(cam_header, frame.image))
             confirmed_cars |= {t.track_id for t in result.tracks
                                if t.object_class.value == "car" and t.state.value == "confirmed"}
             listener.spin_until(lambda: False, 0.3)

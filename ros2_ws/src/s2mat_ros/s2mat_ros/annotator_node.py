@@ -8,6 +8,12 @@ a track is rendered from the points inside its box), and optionally a camera:
 extrinsic ``camera_T_lidar`` (16 numbers, row-major 4x4) is a parameter, since TF messages
 are not among the ROS 2 wheels; while it is empty the node uses LiDAR views only.
 
+A frame whose track list and clouds are complete waits for its camera image while a camera is
+live: until an image within ``camera_max_offset`` of its stamp arrives, an image later than
+that shows none will, or ``camera_wait`` wall seconds pass (then it gets LiDAR views). Frames
+are annotated in the order they complete, so the executor's callback order (clouds before a
+camera image that arrived with them) never costs a frame its camera view.
+
 Publishes ``/s2mat/annotations`` (``std_msgs/String``, reliable): one JSON object per newly
 annotated track, as a line of ``annotations.jsonl`` of ``s2mat map`` plus the input
 ``stamp``. The per-track cache and the choice of view are :class:`s2mat.annotate.TrackAnnotator`'s.
@@ -16,11 +22,13 @@ annotated track, as a line of ``annotations.jsonl`` of ``s2mat map`` plus the in
 from __future__ import annotations
 
 import json
+import time
 from collections import OrderedDict, deque
 from typing import Any
 
 import numpy as np
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -74,6 +82,7 @@ class AnnotatorNode(Node):
         self.camera_info: tuple[np.ndarray, int, int] | None = None
         self.images: deque[tuple[int, Any]] = deque(maxlen=IMAGES)
         self.pending: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self.waiting: deque[tuple[int, dict[str, Any], float]] = deque()  # complete frames, monotonic deadline
         self.frames = 0
         self.stats = {"lists": 0, "malformed": 0, "annotated_frames": 0, "annotations": 0, "images": 0}
         self._warned_extrinsic = False
@@ -87,6 +96,8 @@ class AnnotatorNode(Node):
         self.create_subscription(CameraInfo, self.settings["camera_info_topic"], guarded(self, self._on_camera_info),
                                  qos_profile_sensor_data)
         self.pub = self.create_publisher(String, ANNOTATIONS_TOPIC, RELIABLE)
+        # Wall-clock timer (also under use_sim_time) ending the wait of frames whose image never comes.
+        self.create_timer(0.05, guarded(self, self._flush), clock=Clock(clock_type=ClockType.STEADY_TIME))
         self.get_logger().info(f"annotator node ready: tracks {self.settings['tracks_topic']}, camera "
                                f"{self.settings['camera_topic'] if self.camera_T_lidar is not None else 'off'}")
 
@@ -105,6 +116,7 @@ class AnnotatorNode(Node):
     def _on_image(self, msg: Image) -> None:
         self.stats["images"] += 1
         self.images.append((wire.stamp_ns(msg.header.stamp), msg))
+        self._flush()
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
@@ -112,6 +124,7 @@ class AnnotatorNode(Node):
             self.get_logger().warning(f"ignored a camera_info of {msg.width}x{msg.height} with K {K.ravel().tolist()}")
             return
         self.camera_info = (K, int(msg.width), int(msg.height))
+        self._flush()
 
     def _slot(self, key: int) -> dict[str, Any]:
         slot = self.pending.setdefault(key, {})
@@ -175,11 +188,35 @@ class AnnotatorNode(Node):
             return None, None
         return image, CameraModel(K=K, width=width, height=height, camera_T_lidar=self.camera_T_lidar)
 
+    def _image_due(self, key: int) -> bool:
+        """Whether the camera image (or camera_info) of the frame stamped ``key`` ns may still
+        arrive: a camera is live and configured, no image is near the stamp, none is later."""
+        if self.camera_T_lidar is None or not self.images:
+            return False
+        tolerance = float(self.settings["camera_max_offset"]) * 1e9
+        stamps = [stamp for stamp, _ in self.images]
+        if any(abs(stamp - key) <= tolerance for stamp in stamps):
+            return self.camera_info is None
+        return max(stamps) < key + tolerance
+
     def _try(self, key: int) -> None:
         slot = self.pending.get(key)
         if slot is None or not {"tracks", "static", "dynamic"} <= slot.keys():
             return
         del self.pending[key]
+        self.waiting.append((key, slot, time.monotonic() + float(self.settings["camera_wait"])))
+        self._flush()
+
+    def _flush(self) -> None:
+        """Annotate the complete frames, in order, whose camera image is in or no longer due."""
+        while self.waiting:
+            key, slot, deadline = self.waiting[0]
+            if self._image_due(key) and time.monotonic() < deadline:
+                return
+            self.waiting.popleft()
+            self._annotate(key, slot)
+
+    def _annotate(self, key: int, slot: dict[str, Any]) -> None:
         pose, tracks = slot["pose"], slot["tracks"]
         world = np.concatenate([slot["static"], slot["dynamic"]])
         assign_box_points(tracks, world)

@@ -39,6 +39,7 @@ ANNOTATOR_SETTINGS: dict[str, Any] = {
     "camera_info_topic": "/camera/camera_info",
     "camera_T_lidar": [0.0],  # 16 numbers row-major; a single value (default) = no camera extrinsic known
     "camera_max_offset": 0.05,  # seconds between an image's stamp and the scan's for it to be used
+    "camera_wait": 0.3,  # wall seconds a complete frame waits for its camera image while a camera is live
 }
 
 
