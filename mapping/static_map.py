@@ -24,6 +24,7 @@ import numpy as np
 from mapping.config import StaticMapConfig
 from mapping.errors import ScanError
 from mapping.geometry import norms, transform, transform32
+from mapping.parallel import MIN_ROWS_PER_THREAD, map_items, map_row_chunks, resolve_threads
 from mapping.range_image import RangeImage
 from mapping.voxel_keys import lookup, point_keys, unpack
 from mapping.voxel_table import VoxelTable
@@ -47,6 +48,7 @@ class StaticMap:
         self.history: deque[tuple[np.ndarray, RangeImage]] = deque(maxlen=self.config.history_scans)
         self.frames = 0
         self.sensor_position = np.zeros(3)
+        self.threads = resolve_threads(self.config.num_threads)
 
     # ------------------------------------------------------------------ update
     def integrate(self, points: np.ndarray, pose: np.ndarray, static_mask: np.ndarray | None = None) -> None:
@@ -100,12 +102,17 @@ class StaticMap:
         live = self.live
         if len(live) == 0:
             return
-        local = transform32(live.centroids(), sensor_T_world)
-        near = np.einsum("ij,ij->i", local, local) < np.float32(self.max_range**2)
-        near[hit_rows] = False
-        idx = np.flatnonzero(near)
-        idx = idx[image.seen_through(local[idx], self.config.range_margin, self.config.range_margin_ratio,
-                                     self._beam_radius())]
+        tested = np.ones(len(live), dtype=bool)
+        tested[hit_rows] = False
+        cfg = self.config
+
+        def seen_in(rows: slice) -> np.ndarray:
+            local = transform32(live.sums[rows] / np.maximum(live.npts[rows], 1)[:, None], sensor_T_world)
+            idx = np.flatnonzero(tested[rows] & (np.einsum("ij,ij->i", local, local) < np.float32(self.max_range**2)))
+            seen = image.seen_through(local[idx], cfg.range_margin, cfg.range_margin_ratio, self._beam_radius())
+            return idx[seen] + rows.start
+
+        idx = np.concatenate(map_row_chunks(seen_in, len(live), self.threads))
         live.free[idx] += 1
         live.free_since_hit[idx] += 1
 
@@ -144,13 +151,20 @@ class StaticMap:
 
     def _history_free(self, points_world: np.ndarray, recent: int | None = None) -> np.ndarray:
         """Scans in the history (the last ``recent`` if given) that saw through each world point."""
-        free = np.zeros(len(points_world), dtype=np.int32)
-        history = list(self.history)[-recent:] if recent else self.history
-        for sensor_T_world, image in history:
-            local = transform32(points_world, sensor_T_world)
-            free += image.seen_through(local, self.config.range_margin, self.config.range_margin_ratio,
-                                       self._beam_radius())
-        return free
+        history = list(self.history)[-recent:] if recent else list(self.history)
+        cfg = self.config
+
+        def count(scans: list[tuple[np.ndarray, RangeImage]]) -> np.ndarray:
+            free = np.zeros(len(points_world), dtype=np.int32)
+            for sensor_T_world, image in scans:
+                local = transform32(points_world, sensor_T_world)
+                free += image.seen_through(local, cfg.range_margin, cfg.range_margin_ratio, self._beam_radius())
+            return free
+
+        if not history or len(points_world) == 0:
+            return np.zeros(len(points_world), dtype=np.int32)
+        threads = self.threads if len(points_world) * len(history) >= MIN_ROWS_PER_THREAD else 1
+        return np.sum(map_items(count, history, threads), axis=0, dtype=np.int32)
 
     def _beam_radius(self) -> float | None:
         r = self.config.beam_radius

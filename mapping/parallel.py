@@ -1,0 +1,50 @@
+"""Row-parallel numpy work on a small thread pool.
+
+numpy's element-wise kernels, sorts and ``take`` release the GIL, so independent chunks of one
+vectorised computation run on several cores from plain threads. Used by the static map's
+free-space tests, the largest per-frame cost of the back end.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+
+MIN_ROWS_PER_THREAD = 20_000  # smaller chunks cost more in hand-over than they save
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def resolve_threads(threads: int | None) -> int:
+    """``threads`` itself, or for ``None`` the machine's cores, at most 4."""
+    return int(threads) if threads else max(1, min(os.cpu_count() or 1, 4))
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    if workers not in _pools:
+        _pools[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s2mat-map")
+    return _pools[workers]
+
+
+def map_row_chunks(fn: Callable[[slice], T], rows: int, threads: int) -> list[T]:
+    """``fn`` applied to consecutive slices covering ``range(rows)``, one per thread (a single
+    slice when ``rows`` is small or ``threads`` is 1), results in slice order."""
+    workers = max(1, min(threads, rows // MIN_ROWS_PER_THREAD))
+    if workers == 1:
+        return [fn(slice(0, rows))]
+    bounds = [rows * i // workers for i in range(workers + 1)]
+    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return list(_pool(workers).map(fn, slices))
+
+
+def map_items(fn: Callable[[list], T], items: list, threads: int) -> list[T]:
+    """``fn`` applied to ``threads`` contiguous groups of ``items`` (in order), in parallel."""
+    workers = max(1, min(threads, len(items)))
+    if workers == 1:
+        return [fn(items)]
+    bounds = [len(items) * i // workers for i in range(workers + 1)]
+    groups = [items[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return list(_pool(workers).map(fn, groups))
