@@ -20,6 +20,7 @@ from mapping.adaptive_threshold import AdaptiveThreshold
 from mapping.config import OdometryConfig
 from mapping.errors import ScanError
 from mapping.local_map import LocalMap
+from mapping.parallel import resolve_threads
 from mapping.preprocess import check_scan, deskew, valid_mask
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Odometry:
         self.config = config or OdometryConfig()
         self.max_range = float(max_range)
         self.voxel_size = self.config.voxel_size or self.max_range / 100.0
+        self.threads = resolve_threads(self.config.num_threads)
         self.local_map = LocalMap(self.voxel_size, self.config.local_map_horizon)
         self.threshold = AdaptiveThreshold(self.config.initial_threshold, self.config.min_motion_th,
                                            self.max_range)
@@ -185,7 +187,7 @@ class Odometry:
         if self._source is not None and np.array_equal(self._source[0], mask):
             return self._source[1]
         cloud, _ = small_gicp.preprocess_points(scan[mask], 0.5 * self.voxel_size, num_neighbors=10,
-                                                num_threads=self.config.num_threads)
+                                                num_threads=self.threads)
         self._source = (mask, cloud)
         return cloud
 
@@ -195,7 +197,7 @@ class Odometry:
         sigma = self.threshold.sigma
         result = small_gicp.align(self.local_map.voxels, source, init_T_target_source=guess,
                                   max_correspondence_distance=3.0 * sigma,
-                                  num_threads=cfg.num_threads, max_iterations=cfg.max_iterations)
+                                  num_threads=self.threads, max_iterations=cfg.max_iterations)
         if result.num_inliers < min(cfg.min_points, source.size() // 4):
             log.warning("odometry: registration found %d correspondences of %d points; using the "
                         "motion guess", result.num_inliers, source.size())

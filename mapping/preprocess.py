@@ -33,11 +33,28 @@ def deskew(points: np.ndarray, times: np.ndarray, delta: np.ndarray, period: flo
 
     ``times`` are per-point seconds relative to the timestamp, ``delta`` is the 4x4 motion of
     the sensor over the last ``period`` seconds (previous_T_current). Each point is mapped
-    through the constant-velocity pose at its own time, interpolated on SE(3) per axis.
+    through the constant-velocity pose at its own time: the rotation ``s * rotvec`` about the
+    motion's axis (Rodrigues' formula, vectorised) and the translation ``s * t``, with
+    ``s = time / period``. Computed in the points' float type (float32 stays float32).
     """
+    pts = np.asarray(points)
     if period <= 0:
-        return points
-    s = (np.asarray(times, dtype=np.float64) / period)[:, None]
+        return pts
+    dtype = pts.dtype if pts.dtype in (np.float32, np.float64) else np.float64
+    pts = pts.astype(dtype, copy=False)
+    s = np.asarray(times).astype(dtype, copy=False) * dtype.type(1.0 / period)
     rotvec = Rotation.from_matrix(delta[:3, :3]).as_rotvec()
-    rot = Rotation.from_rotvec(s * rotvec[None, :])
-    return rot.apply(points) + s * delta[:3, 3][None, :]
+    move = delta[:3, 3].astype(dtype)
+    angle = float(np.linalg.norm(rotvec))
+    x, y, z = pts[:, 0], pts[:, 1], pts[:, 2]
+    if angle < 1e-12:
+        return pts + s[:, None] * move
+    ux, uy, uz = (rotvec / angle).astype(dtype)
+    theta = s * dtype.type(angle)
+    cos, sin = np.cos(theta), np.sin(theta)
+    along = (ux * x + uy * y + uz * z) * (1 - cos)  # (u . p)(1 - cos)
+    out = np.empty_like(pts)
+    out[:, 0] = x * cos + (uy * z - uz * y) * sin + ux * along + s * move[0]
+    out[:, 1] = y * cos + (uz * x - ux * z) * sin + uy * along + s * move[1]
+    out[:, 2] = z * cos + (ux * y - uy * x) * sin + uz * along + s * move[2]
+    return out

@@ -85,7 +85,7 @@ def preprocess(frame: Frame, config: S2MATConfig, previous_pose: np.ndarray, gue
     dt = 0.0 if last_time is None else frame.timestamp - last_time
     if times is not None and dt > 0 and np.any(times):
         motion = np.linalg.inv(previous_pose) @ guess  # over dt, previous_T_current
-        points = deskew(points.astype(np.float64), times.astype(np.float64), motion, dt).astype(np.float32)
+        points = deskew(points, times, motion, dt).astype(np.float32, copy=False)
     return valid, raw, points, times
 
 
@@ -180,7 +180,7 @@ class MappingHalf:
         dt = 0.0 if self.last_time is None else start.timestamp - self.last_time
         if start.times is not None and dt > 0 and np.any(start.times):
             motion = np.linalg.inv(self.last_pose) @ pose  # previous_T_current over dt
-            points = deskew(start.raw.astype(np.float64), start.times.astype(np.float64), motion, dt)
+            points = deskew(start.raw, start.times, motion, dt)
         self.map.integrate(points, pose, static)
         self.last_pose = pose
         self.last_time = start.timestamp
