@@ -4,10 +4,14 @@ Simulated ``hdl64`` scans are published by this script at 10 Hz on ``/points`` (
 QoS) into the mapping and perception nodes running as separate processes (``s2mat ros up
 --processes``, default parameters: ``max_pending`` 1, so a cloud arriving while a frame is in
 flight replaces any older queued one). It prints: clouds published; clouds the mapping node
-received; clouds it skipped for lack of time; frames lost in the lockstep; track lists
-published; the latency from publishing a cloud (wall time at its stamp) to receiving its track
-list, median and 95th percentile; and, as the peer measured in the same run, the offline
-``S2MAT.step`` time per frame on the same scans, with the ratio of the median latency to it.
+received (the rest were lost in DDS: a best-effort reader overwritten while the node was busy,
+or dropped in transport); clouds it skipped for lack of time (replaced in its queue); frames
+lost in the lockstep; frames processed and every input frame not processed; track lists
+received; the latency from publishing a cloud (wall time at its stamp) to receiving its track
+list, median and 95th percentile; each node's per-frame time budget (median ms per phase, from
+the nodes' ``timing_log`` lines: the S2MAT step's own parts vs what the node adds around them);
+and, as the peer measured in the same run, the offline ``S2MAT.step`` time per frame on the
+same scans, with the ratio of the median latency to it.
 
     .venv/bin/python benchmarks/bench_ros.py [--frames 40] [--columns N] [--rate 10] [--large-data]
 """
@@ -15,6 +19,7 @@ list, median and 95th percentile; and, as the peer measured in the same run, the
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -33,7 +38,48 @@ from sensor_msgs.msg import PointCloud2  # noqa: E402
 from s2mat import pointcloud2 as pc2  # noqa: E402
 from s2mat.pipeline import S2MAT  # noqa: E402
 from s2mat.sim import simulate  # noqa: E402
+from s2mat_ros.timing import parse_line  # noqa: E402
 from tests.ros.harness import Listener, domain_id, start_graph, stop, write_params  # noqa: E402
+
+# Per-frame phases of each node: the S2MAT step's own parts, then what the node adds around them.
+STEP_PHASES = {"mapping": ("begin", "evidence", "register", "finish"),
+               "perception": ("prepare", "detect", "track")}
+NODE_PHASES = {"mapping": ("decode", "wire", "outputs", "publish"),
+               "perception": ("decode", "wire", "outputs")}
+WAIT_PHASES = {"mapping": ("idle",), "perception": ("wait_cloud", "evidence_wait", "wait_pose")}
+
+
+def budget_table(text: str) -> list[str]:
+    """Median milliseconds per phase and node over the frames both nodes logged a budget for."""
+    rows: dict[str, list[dict]] = {"mapping": [], "perception": []}
+    for line in text.splitlines():
+        fields = parse_line(line)
+        if fields and fields.get("node") in rows:
+            rows[str(fields["node"])].append(fields)
+    out = []
+    for node, frames in rows.items():
+        if not frames:
+            continue
+
+        def med(name: str, frames: list[dict] = frames) -> float:
+            return float(np.median([f.get(name, 0.0) for f in frames]))
+
+        step = sum(med(k) for k in STEP_PHASES[node])
+        overhead = sum(med(k) for k in NODE_PHASES[node])
+        wait = sum(med(k) for k in WAIT_PHASES[node])
+        parts = lambda names: ", ".join(f"{k} {med(k):.1f}" for k in names)  # noqa: E731
+        out.append(f"{node:10s} frame {med('total'):6.1f} ms over {len(frames)} frames = step {step:.1f} "
+                   f"({parts(STEP_PHASES[node])}) + node {overhead:.1f} ({parts(NODE_PHASES[node])}) "
+                   f"+ waiting {wait:.1f} ({parts(WAIT_PHASES[node])})")
+        if node == "mapping":
+            out.append(f"{'':10s} before the frame: queued {med('queued'):.1f} ms")
+    return out
+
+
+def node_stats(text: str, node: str) -> dict[str, int]:
+    """The counts a node logs when it shuts down (``stats: {...}``)."""
+    found = re.findall(rf"\[{node}\]: stats: (\{{.*\}})", text)
+    return json.loads(found[-1]) if found else {}
 
 
 def main() -> None:
@@ -64,7 +110,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         domain = domain_id(40)
-        params = write_params(tmp_path / "params.yaml", max_pending=1, lockstep_timeout=5.0)
+        params = write_params(tmp_path / "params.yaml", max_pending=1, lockstep_timeout=5.0, timing_log=True)
         listener = Listener(domain)
         publisher = listener.node.create_publisher(PointCloud2, "/points", qos_profile_sensor_data)
         log = tmp_path / "graph.log"
@@ -88,19 +134,28 @@ def main() -> None:
 
     arrivals = dict(listener.track_arrival)
     latency = np.array([(arrivals[s] - t) * 1e3 for s, t in sent.items() if s in arrivals])
+    stats = node_stats(text, "mapping")
+    if not stats:
+        raise SystemExit("the mapping node logged no stats at shutdown:\n" + text[-3000:])
     skipped = len(re.findall(r"\[mapping\]: skipped the cloud", text))
+    assert skipped == stats["skipped"], (skipped, stats)
     missing = len(re.findall(r"no input cloud stamped", text))
-    aborted = len(re.findall(r"frame dropped", text))
+    lost = len(sent) - stats["received"]
     print(f"published clouds            {len(sent)}")
+    print(f"received by the mapping     {stats['received']} (lost in DDS: {lost})")
+    print(f"skipped for lack of time    {stats['skipped']} (replaced in the mapping node's queue)")
+    print(f"lost in lockstep            {stats['aborted']} (perception missing the cloud: {missing})")
+    print(f"processed                   {stats['processed']}; input frames not processed: "
+          f"{len(sent) - stats['processed']} of {len(sent)}")
     print(f"track lists received        {len(arrivals)}")
-    print(f"skipped for lack of time    {skipped}")
-    print(f"lost in lockstep            {aborted} (perception missing the cloud: {missing})")
-    print(f"not received by the nodes   {len(sent) - len(arrivals) - skipped - aborted}")
     if len(latency):
         med, p95 = np.median(latency), np.percentile(latency, 95)
         print(f"latency stamp -> tracks     median {med:.0f} ms, p95 {p95:.0f} ms")
         print(f"offline S2MAT.step (peer)   median {np.median(offline_ms):.0f} ms, p95 "
               f"{np.percentile(offline_ms, 95):.0f} ms; latency / offline step = {med / np.median(offline_ms):.2f}")
+    print("per-frame budget (median ms; frame = from its start in the node to its end there):")
+    for row in budget_table(text):
+        print("  " + row)
 
 
 if __name__ == "__main__":

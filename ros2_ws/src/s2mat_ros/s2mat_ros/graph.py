@@ -5,6 +5,7 @@ the params file or as ``-p annotator.enabled:=true``)."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -56,6 +57,9 @@ def spin_nodes(factories: Sequence[Callable[[], Node | None]], args: list[str] |
     finally:
         executor.shutdown()
         for node in nodes:
+            stats = getattr(node, "stats", None)
+            if stats:  # counts of received, skipped, processed ... inputs (read by benchmarks/bench_ros.py)
+                node.get_logger().info("stats: " + json.dumps(stats, separators=(",", ":")))
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()

@@ -5,6 +5,12 @@ Publishes: ``/s2mat/odometry`` (``nav_msgs/Odometry``), ``/s2mat/path`` (``nav_m
 ``/s2mat/static_map/updates`` (voxels new since the last update, every ``map_update_period`` s
 of input time) and ``/s2mat/static_map`` (every kept voxel, every ``map_full_period`` s), both
 reliable + transient-local. All stamps are the input cloud's.
+
+Clouds are queued as received and decoded only when their frame starts, so a cloud skipped for
+lack of time costs nothing. The path and the map are published after the next frame has been
+started (while the perception node preprocesses it), the path every ``path_period`` s of input
+time (its message grows with the run). With ``timing_log`` each frame logs its time budget
+(:mod:`s2mat_ros.timing`).
 """
 
 from __future__ import annotations
@@ -25,10 +31,10 @@ from std_msgs.msg import Header
 
 from s2mat.errors import PointCloud2Error
 from s2mat.loop_parts import FrameStart, MappingHalf
-from s2mat.types import Frame
 from s2mat_ros import outputs, wire
 from s2mat_ros.frames import cloud_to_frame, guarded
 from s2mat_ros.params import declare_config, declare_settings, input_qos
+from s2mat_ros.timing import FrameClock
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 UPDATES = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -45,7 +51,7 @@ class _InFlight:
     deadline: float
     waiting: str  # "believed_dynamic" or "dynamic"
     pose: np.ndarray | None = None
-    received: float = 0.0  # wall time the cloud arrived
+    clock: FrameClock | None = None  # the frame's time budget (setting timing_log)
 
 
 class MappingNode(Node):
@@ -57,7 +63,7 @@ class MappingNode(Node):
         self.config = declare_config(self)
         self.half = MappingHalf(self.config)
         self.world_frame = str(self.settings["world_frame"])
-        self.pending: deque[tuple[Frame, Any, str, float]] = deque()
+        self.pending: deque[tuple[PointCloud2, float]] = deque()  # (cloud, monotonic time received)
         self.current: _InFlight | None = None
         self.seq = 0
         self.index = 0
@@ -66,6 +72,9 @@ class MappingNode(Node):
         self._published_keys = np.zeros(0, dtype=np.int64)
         self._last_update: float | None = None
         self._last_full: float | None = None
+        self._last_path: float | None = None
+        self._due: tuple[Any, float] | None = None  # (stamp, seconds) of the last finished frame, to publish
+        self._timing = bool(self.settings["timing_log"])
         group = MutuallyExclusiveCallbackGroup()
         self.create_subscription(PointCloud2, self.settings["input_topic"], guarded(self, self._on_cloud), input_qos(self.settings),
                                  callback_group=group)
@@ -88,44 +97,56 @@ class MappingNode(Node):
     # ------------------------------------------------------------------ input
     def _on_cloud(self, msg: PointCloud2) -> None:
         self.stats["received"] += 1
-        try:
-            frame = cloud_to_frame(msg, index=self.index)
-        except PointCloud2Error as exc:
-            self.stats["malformed"] += 1
-            self.get_logger().warning(f"dropped a malformed PointCloud2 stamped {wire.stamp_ns(msg.header.stamp)} ns "
-                                      f"on {self.settings['input_topic']}: {exc}")
-            return
-        self.index += 1
-        self.pending.append((frame, msg.header.stamp, msg.header.frame_id, time.monotonic()))
+        self.pending.append((msg, time.monotonic()))
         limit = max(1, int(self.settings["max_pending"]))
         while len(self.pending) > limit:
             old = self.pending.popleft()[0]
             self.stats["skipped"] += 1
-            self.get_logger().warning(f"skipped the cloud at {old.timestamp:.3f} s: the previous frame is still "
-                                      "in flight (raise max_pending to queue more)")
+            self.get_logger().warning(f"skipped the cloud at {wire.stamp_ns(old.header.stamp) * 1e-9:.3f} s: the "
+                                      "previous frame is still in flight (raise max_pending to queue more)")
         self._start_next()
 
     def _start_next(self) -> None:
         while self.current is None and self.pending:
-            frame, stamp, frame_id, received = self.pending.popleft()
+            msg, received = self.pending.popleft()
+            clock = FrameClock("mapping", self.seq + 1) if self._timing else None
+            if clock is not None:
+                clock.add("queued", (time.monotonic() - received) * 1e3)
+            t0 = time.perf_counter()
+            try:
+                frame = cloud_to_frame(msg, index=self.index)
+            except PointCloud2Error as exc:
+                self.stats["malformed"] += 1
+                self.get_logger().warning(f"dropped a malformed PointCloud2 stamped {wire.stamp_ns(msg.header.stamp)} "
+                                          f"ns on {self.settings['input_topic']}: {exc}")
+                continue
+            self.index += 1
+            t1 = time.perf_counter()
             try:
                 start = self.half.begin(frame)
             except Exception as exc:  # noqa: BLE001 - a node never dies on input
                 self.get_logger().error(f"frame at {frame.timestamp:.3f} s failed to start: {exc}")
                 continue
+            t2 = time.perf_counter()
+            stamp = msg.header.stamp
             if start.reset:
                 self._on_reset(stamp)
             self.seq += 1
-            self.current = _InFlight(self.seq, stamp, frame_id, start,
+            self.current = _InFlight(self.seq, stamp, msg.header.frame_id, start,
                                      time.monotonic() + float(self.settings["lockstep_timeout"]), "believed_dynamic",
-                                     received=received)
+                                     clock=clock)
             self.pub_start.publish(wire.frame_start(stamp, self.seq, start.guess, start.use_map, start.reset))
+            if clock is not None:
+                clock.add("decode", (t1 - t0) * 1e3)
+                clock.add("begin", (t2 - t1) * 1e3)
+                clock.add("wire", (time.perf_counter() - t2) * 1e3)
 
     def _on_reset(self, stamp: Any) -> None:
         self.stats["resets"] += 1
         self.path = Path()
         self._published_keys = np.zeros(0, dtype=np.int64)
-        self._last_update = self._last_full = None
+        self._last_update = self._last_full = self._last_path = None
+        self._due = None
         header = Header(stamp=stamp, frame_id=self.world_frame)
         self.pub_map.publish(outputs.cloud(header, np.zeros((0, 3))))
 
@@ -140,38 +161,51 @@ class MappingNode(Node):
         cur = self._current(msg, "believed_dynamic")
         if cur is None:
             return
+        t0 = time.perf_counter()
         free, occupied = self.half.evidence(wire.read_points(msg))
         self.pub_evidence.publish(wire.evidence(msg.header.stamp, cur.seq, free, occupied))
+        if cur.clock is not None:
+            cur.clock.add("evidence", (time.perf_counter() - t0) * 1e3)
 
     def _on_believed_dynamic(self, msg: PointCloud2) -> None:
         cur = self._current(msg, "believed_dynamic")
         if cur is None:
             return
+        t0 = time.perf_counter()
         mask = wire.read_mask(msg)
         if mask is None or len(mask) != len(cur.start.points):
             self._abort(f"perception could not process the frame at {cur.start.timestamp:.3f} s"
                         + ("" if mask is None else f" (mask of {len(mask)} points for {len(cur.start.points)})"))
             return
+        t1 = time.perf_counter()
         try:
             cur.pose = self.half.register(cur.start, mask)
         except Exception as exc:  # noqa: BLE001
             self._abort(f"registration failed at {cur.start.timestamp:.3f} s: {exc}")
             return
+        t2 = time.perf_counter()
         cur.waiting = "dynamic"
         cur.deadline = time.monotonic() + float(self.settings["lockstep_timeout"])
         self.pub_pose.publish(wire.pose(cur.msg_stamp, cur.seq, cur.pose))
+        t3 = time.perf_counter()
         header = Header(stamp=cur.msg_stamp, frame_id=self.world_frame)
         self.pub_odometry.publish(outputs.odometry(header, cur.frame_id, cur.pose))
         self.path.header = header
         self.path.poses.append(outputs.pose_stamped(header, cur.pose))
         del self.path.poses[:-MAX_PATH]
-        self.pub_path.publish(self.path)
+        if cur.clock is not None:
+            cur.clock.add("wire", (t1 - t0 + t3 - t2) * 1e3)
+            cur.clock.add("register", (t2 - t1) * 1e3)
+            cur.clock.add("outputs", (time.perf_counter() - t3) * 1e3)
 
     def _on_dynamic(self, msg: PointCloud2) -> None:
         cur = self._current(msg, "dynamic")
         if cur is None:
             return
+        t0 = time.perf_counter()
         mask = wire.read_mask(msg)
+        if cur.clock is not None:
+            cur.clock.add("wire", (time.perf_counter() - t0) * 1e3)
         if mask is None or len(mask) != len(cur.start.points):
             self.get_logger().error(f"no dynamic mask for the frame at {cur.start.timestamp:.3f} s; "
                                     "mapping it as all static")
@@ -179,14 +213,20 @@ class MappingNode(Node):
         self._finish(cur, mask)
 
     def _finish(self, cur: _InFlight, dynamic: np.ndarray) -> None:
+        t0 = time.perf_counter()
         try:
             self.half.finish(cur.start, cur.pose, dynamic)
-            self._publish_map(cur.msg_stamp, cur.start.timestamp)
+            self._due = (cur.msg_stamp, cur.start.timestamp)
         except Exception as exc:  # noqa: BLE001
             self.get_logger().error(f"mapping the frame at {cur.start.timestamp:.3f} s failed: {exc}")
         self.stats["processed"] += 1
         self.current = None
-        self._start_next()
+        if cur.clock is not None:
+            cur.clock.add("finish", (time.perf_counter() - t0) * 1e3)
+            cur.clock.add("idle", cur.clock.total() - sum(cur.clock.ms.values()) + cur.clock.ms.get("queued", 0.0))
+            self.get_logger().info(cur.clock.line())
+        self._start_next()  # the next frame first: the perception node preprocesses it meanwhile
+        self._publish_due()
 
     def _abort(self, why: str) -> None:
         self.get_logger().warning(f"{why}; frame dropped")
@@ -206,7 +246,24 @@ class MappingNode(Node):
                                     f"at {cur.start.timestamp:.3f} s; mapping it as all static")
             self._finish(cur, np.zeros(len(cur.start.points), dtype=bool))
 
-    # ------------------------------------------------------------------ map
+    # ------------------------------------------------------------------ map and path
+    def _publish_due(self) -> None:
+        """The path and the map of the last finished frame, when due (after the next frame started:
+        their time is counted in that frame's budget as ``publish``)."""
+        if self._due is None:
+            return
+        (stamp, t), self._due = self._due, None
+        t0 = time.perf_counter()
+        try:
+            if self._last_path is None or t - self._last_path >= float(self.settings["path_period"]):
+                self.pub_path.publish(self.path)
+                self._last_path = t
+            self._publish_map(stamp, t)
+        except Exception as exc:  # noqa: BLE001
+            self.get_logger().error(f"publishing the map of the frame at {t:.3f} s failed: {exc}")
+        if self.current is not None and self.current.clock is not None:
+            self.current.clock.add("publish", (time.perf_counter() - t0) * 1e3)
+
     def _publish_map(self, stamp: Any, t: float) -> None:
         """Voxels new since the last update every ``map_update_period`` s of input time, and the
         whole map every ``map_full_period`` s (throttled: never the whole map every frame)."""

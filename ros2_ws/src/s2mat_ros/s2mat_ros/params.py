@@ -21,6 +21,8 @@ NODE_SETTINGS: dict[str, Any] = {
     "lockstep_timeout": 5.0,  # wall seconds a node waits for its partner within one frame
     "map_update_period": 1.0,  # seconds of input time between incremental map updates
     "map_full_period": 10.0,  # seconds of input time between full map snapshots
+    "path_period": 1.0,  # seconds of input time between nav_msgs/Path messages (odometry goes out every frame)
+    "timing_log": False,  # log each frame's time budget per node ("frame timing: ..." lines, milliseconds)
 }
 
 def input_qos(settings: dict[str, Any]) -> Any:

@@ -6,6 +6,10 @@ cloud's stamp, in the world frame: ``/s2mat/tracks`` (``visualization_msgs/Marke
 boxes, ids, velocity arrows, class labels), ``/s2mat/tracks/list`` (``std_msgs/String``, one
 JSON object per frame with the sensor pose, see :func:`s2mat_ros.outputs.track_list`), ``/s2mat/points/static`` and
 ``/s2mat/points/dynamic`` (the current scan's static and dynamic points, ``PointCloud2``).
+
+Clouds are kept as received and decoded only when the mapping node starts their frame. The
+outputs are published after the ``dynamic`` mask has gone back, while the mapping node grows
+its maps. With ``timing_log`` each frame logs its time budget (:mod:`s2mat_ros.timing`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from s2mat.types import Frame, PointLabel
 from s2mat_ros import outputs, wire
 from s2mat_ros.frames import cloud_to_frame, guarded
 from s2mat_ros.params import declare_config, declare_settings, input_qos
+from s2mat_ros.timing import FrameClock
 
 RELIABLE = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
 CLOUD_CACHE = 32  # input clouds kept by stamp until the mapping node starts their frame
@@ -54,10 +59,12 @@ class PerceptionNode(Node):
         self.half = PerceptionHalf(self.config)
         self.world_frame = str(self.settings["world_frame"])
         self.timeout = float(self.settings["lockstep_timeout"])
-        self.clouds: OrderedDict[int, tuple[float, Frame, str]] = OrderedDict()
+        self.clouds: OrderedDict[int, tuple[float, PointCloud2]] = OrderedDict()  # stamp ns -> (received, cloud)
         self.replies: dict[tuple[str, int], Any] = {}
         self.cond = threading.Condition()
         self.stats = {"received": 0, "malformed": 0, "processed": 0, "missing": 0, "timeouts": 0}
+        self._timing = bool(self.settings["timing_log"])
+        self._clock: FrameClock | None = None  # the frame in work's time budget
         work, io = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
         self.create_subscription(PointCloud2, self.settings["input_topic"], guarded(self, self._on_cloud), input_qos(self.settings),
                                  callback_group=io)
@@ -79,17 +86,10 @@ class PerceptionNode(Node):
     # ------------------------------------------------------------------ input and replies
     def _on_cloud(self, msg: PointCloud2) -> None:
         self.stats["received"] += 1
-        try:
-            frame = cloud_to_frame(msg)
-        except PointCloud2Error as exc:
-            self.stats["malformed"] += 1
-            self.get_logger().warning(f"dropped a malformed PointCloud2 stamped {wire.stamp_ns(msg.header.stamp)} ns "
-                                      f"on {self.settings['input_topic']}: {exc}")
-            return
         with self.cond:
             key = wire.stamp_ns(msg.header.stamp)
             self.clouds.pop(key, None)
-            self.clouds[key] = (time.monotonic(), frame, msg.header.frame_id)
+            self.clouds[key] = (time.monotonic(), msg)
             while len(self.clouds) > CLOUD_CACHE:
                 self.clouds.popitem(last=False)
             self.cond.notify_all()
@@ -114,26 +114,37 @@ class PerceptionNode(Node):
                     raise _Timeout
                 self.cond.wait(left)
 
-    def _take_cloud(self, key: int) -> tuple[Frame, str] | None:
+    def _take_cloud(self, key: int) -> PointCloud2 | None:
         item = self.clouds.pop(key, None)
         if item is None or time.monotonic() - item[0] > STALE_AFTER:
             return None
-        return item[1], item[2]
+        return item[1]
 
     # ------------------------------------------------------------------ one frame
     def _on_start(self, msg: PointCloud2) -> None:
         start = wire.read_frame_start(msg)
         stamp, seq = msg.header.stamp, start.seq
+        clock = self._clock = FrameClock("perception", seq) if self._timing else None
         try:
-            frame, frame_id = self._wait(lambda: self._take_cloud(wire.stamp_ns(stamp)), CLOUD_WAIT)
-        except _Timeout:
-            self.stats["missing"] += 1
-            self.get_logger().warning(f"no input cloud stamped {wire.stamp_ns(stamp)} ns arrived here; "
-                                      "frame skipped")
+            t0 = time.perf_counter()
+            cloud = self._wait(lambda: self._take_cloud(wire.stamp_ns(stamp)), CLOUD_WAIT)
+            t1 = time.perf_counter()
+            frame = cloud_to_frame(cloud)
+            if clock is not None:
+                clock.add("wait_cloud", (t1 - t0) * 1e3)
+                clock.add("decode", (time.perf_counter() - t1) * 1e3)
+        except (_Timeout, PointCloud2Error) as exc:
+            if isinstance(exc, _Timeout):
+                self.stats["missing"] += 1
+                self.get_logger().warning(f"no input cloud stamped {wire.stamp_ns(stamp)} ns arrived here; "
+                                          "frame skipped")
+            else:
+                self.stats["malformed"] += 1
+                self.get_logger().warning(f"dropped a malformed PointCloud2 stamped {wire.stamp_ns(stamp)} ns: {exc}")
             self.pub_believed.publish(wire.mask(stamp, seq, None))
             return
         try:
-            self._process(frame, frame_id, start, stamp)
+            self._process(frame, cloud.header.frame_id, start, stamp)
         except _Timeout:
             self.stats["timeouts"] += 1
             self.get_logger().error(f"the mapping node did not answer within {self.timeout} s "
@@ -143,28 +154,46 @@ class PerceptionNode(Node):
             self.pub_believed.publish(wire.mask(stamp, seq, None))
 
     def _ask(self, stamp: Any, seq: int, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t0 = time.perf_counter()
         with self.cond:
             self.replies.pop(("evidence", seq), None)
         self.pub_query.publish(wire.points(stamp, seq, points_world))
-        return wire.read_evidence(self._wait(lambda: self.replies.pop(("evidence", seq), None)))
+        answer = wire.read_evidence(self._wait(lambda: self.replies.pop(("evidence", seq), None)))
+        if self._clock is not None:
+            self._clock.add("evidence_wait", (time.perf_counter() - t0) * 1e3)
+        return answer
 
     def _process(self, frame: Frame, frame_id: str, start: wire.StartMsg, stamp: Any) -> None:
-        seq = start.seq
+        seq, clock = start.seq, self._clock
+        t0 = time.perf_counter()
         fs = self.half.prepare(frame, start.guess, start.use_map, start.reset)
+        t1 = time.perf_counter()
         query = EvidenceQuery(self.config.mapping.voxel_size, lambda pts: self._ask(stamp, seq, pts))
         detected = self.half.detect(frame, fs, query)
+        t2 = time.perf_counter()
         self.pub_believed.publish(wire.mask(stamp, seq, detected.believed_dynamic))
+        t3 = time.perf_counter()
         pose = wire.read_pose(self._wait(lambda: self.replies.pop(("pose", seq), None)))
+        t4 = time.perf_counter()
         tracked = self.half.track(detected, pose)
+        t5 = time.perf_counter()
         self.pub_dynamic.publish(wire.mask(stamp, seq, tracked.dynamic))
+        t6 = time.perf_counter()
         self.stats["processed"] += 1
         header = Header(stamp=stamp, frame_id=self.world_frame)
         self.pub_list.publish(outputs.track_list(header, tracked.tracks, pose))
         self.pub_markers.publish(outputs.track_markers(header, tracked.tracks))
-        world = frame.points @ pose[:3, :3].T.astype(np.float32) + pose[:3, 3].astype(np.float32)
+        world = outputs.to_world(frame.points, pose)
         labels = tracked.labels
         self.pub_static.publish(outputs.cloud(header, world[(labels == PointLabel.STATIC) | (labels == PointLabel.GROUND)]))
         self.pub_dynamic_points.publish(outputs.cloud(header, world[labels == PointLabel.DYNAMIC]))
+        if clock is not None:
+            ms = {"prepare": t1 - t0, "detect": t2 - t1 - clock.ms.get("evidence_wait", 0.0) * 1e-3,
+                  "wire": t3 - t2 + t6 - t5, "wait_pose": t4 - t3, "track": t5 - t4,
+                  "outputs": time.perf_counter() - t6}
+            for name, seconds in ms.items():
+                clock.add(name, seconds * 1e3)
+            self.get_logger().info(clock.line())
 
 
 def main(args: list[str] | None = None) -> None:
