@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -131,22 +132,47 @@ class Tracked:
 
 
 class MappingHalf:
-    """Odometry and the static map: the state of the ``mapping`` node."""
+    """Odometry and the static map: the state of the ``mapping`` node.
+
+    The static map integrates each frame on a background thread (numpy releases the GIL), so
+    the next frame's preprocessing, ground and clustering run meanwhile; everything that reads
+    the map (:attr:`map`, :meth:`evidence`, :meth:`query`) waits for it first, so results are
+    those of a sequential loop.
+    """
 
     def __init__(self, config: S2MATConfig | None = None) -> None:
         self.config = config or S2MATConfig()
+        self._integrator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2mat-integrate")
+        self._integrating: Future | None = None
+        self.waited_ms = 0.0  # time spent waiting for the map since the last begin()
         self.reset()
 
     def reset(self) -> None:
         cfg = self.config
+        self._settle()
         self.odometry = Odometry(cfg.odometry, max_range=cfg.sensor.max_range)
-        self.map = StaticMap(cfg.mapping, max_range=cfg.sensor.max_range)
+        self._map = StaticMap(cfg.mapping, max_range=cfg.sensor.max_range)
         self.last_pose = np.eye(4)  # registered world_T_sensor of the last frame
         self.last_time: float | None = None
         self.frames = 0
 
+    @property
+    def map(self) -> StaticMap:
+        """The static map, with every finished frame integrated."""
+        self._settle()
+        return self._map
+
+    def _settle(self) -> None:
+        """Wait for the background integration of the last frame (re-raising its error)."""
+        job, self._integrating = self._integrating, None
+        if job is not None:
+            clock = time.perf_counter()
+            job.result()
+            self.waited_ms += (time.perf_counter() - clock) * 1e3
+
     def begin(self, frame: Frame) -> FrameStart:
         """Step 1: a frame back in time (or at the same time) resets everything first."""
+        self.waited_ms = 0.0
         reset = self.last_time is not None and frame.timestamp <= self.last_time
         if reset:
             log.warning("frame at %.3f s is back in time (last %.3f s): resetting, a new map starts",
@@ -160,8 +186,13 @@ class MappingHalf:
 
     def evidence(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Free and occupied counts of the static map at (K, 3) world points (the map check)."""
-        return (np.asarray(self.map.free_counts(points_world)).reshape(-1),
-                np.asarray(self.map.occupied_counts(points_world)).reshape(-1))
+        static_map = self.map
+        return (np.asarray(static_map.free_counts(points_world)).reshape(-1),
+                np.asarray(static_map.occupied_counts(points_world)).reshape(-1))
+
+    def query(self) -> EvidenceQuery:
+        """The map check for detection; it waits for the map only when first asked."""
+        return EvidenceQuery(self.config.mapping.voxel_size, self.evidence)
 
     def register(self, start: FrameStart, believed_dynamic: np.ndarray) -> np.ndarray:
         """Step 3: the 4x4 world_T_sensor of the scan, registered on points not believed dynamic."""
@@ -169,7 +200,8 @@ class MappingHalf:
         return self.odometry.register(start.raw, ~believed_dynamic, None, start.timestamp)
 
     def finish(self, start: FrameStart, pose: np.ndarray, dynamic: np.ndarray) -> None:
-        """Step 5: the static points grow the odometry's local map and the static map.
+        """Step 5: the static points grow the odometry's local map and the static map (the
+        latter in the background).
 
         The static map gets the scan deskewed with the *registered* motion of this frame (the
         points detection saw were deskewed with the predicted motion, which can be off by
@@ -181,7 +213,8 @@ class MappingHalf:
         if start.times is not None and dt > 0 and np.any(start.times):
             motion = np.linalg.inv(self.last_pose) @ pose  # previous_T_current over dt
             points = deskew(start.raw, start.times, motion, dt)
-        self.map.integrate(points, pose, static)
+        self._settle()
+        self._integrating = self._integrator.submit(self._map.integrate, points, pose, static)
         self.last_pose = pose
         self.last_time = start.timestamp
         self.frames += 1
@@ -316,7 +349,7 @@ def step_split(mapping: MappingHalf, perception: PerceptionHalf, frame: Frame) -
     clock = time.perf_counter()
     start = mapping.begin(frame)
     mine = perception.prepare(frame, start.guess, start.use_map, start.reset)
-    query = EvidenceQuery(mapping.map.voxel_size, mapping.evidence)
+    query = mapping.query()
     detected = perception.detect(frame, mine, query)
     pose = mapping.register(start, detected.believed_dynamic)
     tracked = perception.track(detected, pose)

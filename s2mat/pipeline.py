@@ -81,8 +81,11 @@ class S2MAT:
 
         start = self.mapping.begin(frame)  # 1. (a time jump back resets both halves)
         lap("preprocess")
-        detected = self.perception.detect(frame, start, self.mapping.map)  # 2.
+        detected = self.perception.detect(frame, start, self.mapping.query())  # 2.
         lap("detection")
+        # Detection waited this long for the last frame's map integration (running meanwhile).
+        timing["map_wait"] = self.mapping.waited_ms
+        timing["detection"] -= self.mapping.waited_ms
         pose = self.mapping.register(start, detected.believed_dynamic)  # 3.
         lap("odometry")
         tracked = self.perception.track(detected, pose)  # 4.
