@@ -134,10 +134,11 @@ class Tracked:
 class MappingHalf:
     """Odometry and the static map: the state of the ``mapping`` node.
 
-    The static map integrates each frame on a background thread (numpy releases the GIL), so
-    the next frame's preprocessing, ground and clustering run meanwhile; everything that reads
-    the map (:attr:`map`, :meth:`evidence`, :meth:`query`) waits for it first, so results are
-    those of a sequential loop.
+    The end of each frame (the odometry's local-map update and the static map's integration)
+    runs on a background thread (numpy and the registration kernel release the GIL for most
+    of it), so the next frame's preprocessing, ground and clustering run meanwhile. Whatever
+    reads that state (:meth:`register`, :attr:`map`, :meth:`evidence`, :meth:`query`) waits
+    for it first, so results are those of a sequential loop.
     """
 
     def __init__(self, config: S2MATConfig | None = None) -> None:
@@ -196,28 +197,33 @@ class MappingHalf:
 
     def register(self, start: FrameStart, believed_dynamic: np.ndarray) -> np.ndarray:
         """Step 3: the 4x4 world_T_sensor of the scan, registered on points not believed dynamic."""
+        self._settle()
         # As measured: with constant motion the distortion is the same in every scan and cancels out.
         return self.odometry.register(start.raw, ~believed_dynamic, None, start.timestamp)
 
     def finish(self, start: FrameStart, pose: np.ndarray, dynamic: np.ndarray) -> None:
-        """Step 5: the static points grow the odometry's local map and the static map (the
-        latter in the background).
+        """Step 5: the static points grow the odometry's local map and the static map (in the
+        background).
 
         The static map gets the scan deskewed with the *registered* motion of this frame (the
         points detection saw were deskewed with the predicted motion, which can be off by
         centimetres to decimetres per sweep: too much for 0.1 m voxels)."""
-        static = ~dynamic
-        self.odometry.update_map(static)
-        points = start.points
-        dt = 0.0 if self.last_time is None else start.timestamp - self.last_time
-        if start.times is not None and dt > 0 and np.any(start.times):
-            motion = np.linalg.inv(self.last_pose) @ pose  # previous_T_current over dt
-            points = deskew(start.raw, start.times, motion, dt)
         self._settle()
-        self._integrating = self._integrator.submit(self._map.integrate, points, pose, static)
+        dt = 0.0 if self.last_time is None else start.timestamp - self.last_time
+        motion = np.linalg.inv(self.last_pose) @ pose  # previous_T_current over dt
+        self._integrating = self._integrator.submit(self._absorb, start, pose, ~dynamic, motion, dt)
         self.last_pose = pose
         self.last_time = start.timestamp
         self.frames += 1
+
+    def _absorb(self, start: FrameStart, pose: np.ndarray, static: np.ndarray, motion: np.ndarray,
+                dt: float) -> None:
+        """The background part of :meth:`finish`."""
+        self.odometry.update_map(static)
+        points = start.points
+        if start.times is not None and dt > 0 and np.any(start.times):
+            points = deskew(start.raw, start.times, motion, dt)
+        self._map.integrate(points, pose, static)
 
 
 class PerceptionHalf:
