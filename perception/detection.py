@@ -83,38 +83,46 @@ def _overhung(points: np.ndarray, ground_mask: np.ndarray, boxes: BoxArrays, whi
     """(len(which),) bool: the scan has returns above the top of each box, within ``reach``
     metres, over its footprint grown by ``OVERHEAD_MARGIN`` (sensor frame).
 
-    Each box is tested at the ``OVERHEAD_CELL`` voxels above its grown footprint; the scan's
-    non-ground returns in the span of all those voxels mark a dense occupancy grid.
+    Each box is tested at the ``OVERHEAD_CELL`` voxels above its grown footprint (all boxes'
+    voxels in one array); the scan's non-ground returns in the span of all those voxels mark
+    a dense occupancy grid.
     """
     cell = OVERHEAD_CELL
     out = np.zeros(len(which), bool)
     levels = np.arange(cell, reach + 1e-9, cell)
     if not len(which) or not len(levels):
         return out
-    queries = []
-    for b in which.tolist():  # a few dozen small boxes; each test is vectorised
-        length, width = boxes.size[b, 0], boxes.size[b, 1]
-        half_u, half_v = 0.5 * length + OVERHEAD_MARGIN, 0.5 * width + OVERHEAD_MARGIN
-        u = np.arange(-half_u, half_u + 1e-9, cell)
-        v = np.arange(-half_v, half_v + 1e-9, cell)
-        uu, vv = np.meshgrid(u, v)
-        c, s_ = np.cos(boxes.yaw[b]), np.sin(boxes.yaw[b])
-        x = boxes.center[b, 0] + c * uu.ravel() - s_ * vv.ravel()
-        y = boxes.center[b, 1] + s_ * uu.ravel() + c * vv.ravel()
-        top = boxes.center[b, 2] + 0.5 * boxes.size[b, 2]
-        q = np.stack([np.repeat(x, len(levels)), np.repeat(y, len(levels)), np.tile(top + levels, len(x))], axis=1)
-        queries.append(_cell_index(q, cell))
-    every = np.concatenate(queries)
-    lo, hi = every.min(axis=0), every.max(axis=0)
+    # Per box a grid of n_u by n_v footprint positions (as np.arange(-half, half + 1e-9,
+    # cell) lays them), each with every level above the box's top: n_u * n_v * L queries.
+    half_u = 0.5 * boxes.size[which, 0] + OVERHEAD_MARGIN
+    half_v = 0.5 * boxes.size[which, 1] + OVERHEAD_MARGIN
+    n_u = np.ceil((2 * half_u + 1e-9) / cell).astype(np.int64)
+    n_v = np.ceil((2 * half_v + 1e-9) / cell).astype(np.int64)
+    n_l = len(levels)
+    count = n_u * n_v * n_l
+    box = np.repeat(np.arange(len(which)), count)
+    k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    pos, level = np.divmod(k, n_l)
+    iv, iu = np.divmod(pos, n_u[box])
+    u = -half_u[box] + iu * cell
+    v = -half_v[box] + iv * cell
+    c, s_ = np.cos(boxes.yaw[which])[box], np.sin(boxes.yaw[which])[box]
+    centre = boxes.center[which][box]
+    top = (boxes.center[which, 2] + 0.5 * boxes.size[which, 2])[box]
+    where = (centre[:, 0] + c * u - s_ * v, centre[:, 1] + s_ * u + c * v, top + levels[level])
+    keys = [np.floor(q / cell).astype(np.int64) + _CELL_OFFSET for q in where]
+    lo = np.array([q.min() for q in keys])
+    hi = np.array([q.max() for q in keys])
     # The returns in the span of the queried voxels: a coarse single-precision cut with a
-    # voxel of margin, then the exact voxel index as for the queries.
+    # voxel of margin (height first: the span is thin), then the exact voxel index as for
+    # the queries.
     pts = np.asarray(points)
-    near = ~np.asarray(ground_mask, dtype=bool)
-    for axis in range(3):
-        col = pts[:, axis]
-        near &= col >= np.float32((lo[axis] - _CELL_OFFSET - 1) * cell)
-        near &= col < np.float32((hi[axis] - _CELL_OFFSET + 2) * cell)
-    idx = np.flatnonzero(near)
+    bounds = [(np.float32((a - _CELL_OFFSET - 1) * cell), np.float32((b - _CELL_OFFSET + 2) * cell)) for a, b in zip(lo, hi, strict=True)]
+    col = pts[:, 2]
+    idx = np.flatnonzero((col >= bounds[2][0]) & (col < bounds[2][1]) & ~np.asarray(ground_mask, dtype=bool))
+    for axis in (0, 1):
+        col = pts[idx, axis]
+        idx = idx[(col >= bounds[axis][0]) & (col < bounds[axis][1])]
     # floor(v) + offset lies in [lo, hi] exactly when lo - offset <= v < hi - offset + 1.
     scaled = [np.asarray(pts[idx, axis], dtype=np.float64) / cell for axis in range(3)]
     inside = np.ones(len(idx), dtype=bool)
@@ -130,11 +138,12 @@ def _overhung(points: np.ndarray, ground_mask: np.ndarray, boxes: BoxArrays, whi
         flat += (np.floor(v[inside]).astype(np.int64) + (_CELL_OFFSET - lo[axis])) * stride[axis]
     grid = np.zeros(int(np.prod(shape)), dtype=bool)
     grid[flat] = True
-    for n, qi in enumerate(queries):
-        flat = (qi - lo) @ stride
-        hit = flat[grid[flat]]
-        out[n] = len(hit) >= OVERHEAD_MIN_VOXELS and len(np.unique(hit)) >= OVERHEAD_MIN_VOXELS
-    return out
+    flat = sum((keys[axis] - lo[axis]) * stride[axis] for axis in range(3))
+    hit = np.flatnonzero(grid[flat])
+    # Distinct occupied voxels above each box.
+    pair = np.unique(box[hit] * int(np.prod(shape)) + flat[hit])
+    distinct = np.bincount(pair // int(np.prod(shape)), minlength=len(which))
+    return distinct >= OVERHEAD_MIN_VOXELS
 
 
 _CELL_OFFSET = 1 << 20  # keeps the voxel indices of _cell_index positive
@@ -161,20 +170,25 @@ def _top_beam(pts: np.ndarray) -> float | None:
     when there is none).
 
     Only the highest elevations decide it, so when every point is finite and enough points
-    lie above the sensor (positive elevation), only those are measured; the others (at or
-    below the sensor, elevation <= 0) stand in with their height, which is <= 0 as well and
-    leaves the order statistics the percentile reads unchanged.
+    lie above the sensor (positive elevation), only those are measured, and the two order
+    statistics the percentile interpolates between are selected among them (the others, at
+    or below the sensor, all rank lower).
     """
     n = len(pts)
     if n and np.isfinite(pts).all():
         z = pts[:, 2]
         up = np.flatnonzero(z > 0)
         high = np.arctan2(z[up], np.hypot(pts[up, 0], pts[up, 1]))
-        rank = int(np.floor((n - 1) * TOP_BEAM_PERCENTILE / 100.0))  # lower order statistic read
+        position = (n - 1) * TOP_BEAM_PERCENTILE / 100.0
+        rank = int(np.floor(position))  # lower order statistic read
         if high.dtype == z.dtype and np.count_nonzero(high > 0) > n - rank + 1:
-            stand_in = z.copy()
-            stand_in[up] = high
-            return np.percentile(stand_in, TOP_BEAM_PERCENTILE)
+            # Both order statistics the percentile reads lie among the m highest values,
+            # which are the returns above the sensor: select them there.
+            below = n - len(high)
+            upper = min(rank + 1, n - 1)
+            part = np.partition(high, [rank - below, upper - below])
+            pair = np.array([part[rank - below], part[upper - below]])
+            return np.percentile(pair, 100.0 * (position - rank)) if upper > rank else pair[0]
     elevation = _elevation(pts)
     finite = np.isfinite(elevation)
     if not finite.any():
