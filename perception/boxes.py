@@ -141,6 +141,7 @@ def guess_classes(size: np.ndarray) -> list[ObjectClass]:
 PRIOR_FOOTPRINT = {ObjectClass.CAR: (4.4, 1.8), ObjectClass.PEDESTRIAN: (0.5, 0.45), ObjectClass.CYCLIST: (1.8, 0.6)}
 MAX_WIDTH = {ObjectClass.CAR: 2.1, ObjectClass.PEDESTRIAN: 1.1, ObjectClass.CYCLIST: 1.1}
 CAR_HEIGHT = 1.5  # metres; cars standing on the ground are at least this tall
+END_MAX_ALONG = np.cos(np.radians(25.0))  # a car end's face makes more than 25 degrees with the line of sight
 
 
 def complete_boxes(boxes: BoxArrays, classes: list[ObjectClass], ground_z: np.ndarray | None = None) -> None:
@@ -149,7 +150,8 @@ def complete_boxes(boxes: BoxArrays, classes: list[ObjectClass], ground_z: np.nd
     A LiDAR sees the near side of an object: one flank, one end or a corner. The hidden part
     lies behind what is seen, so each box keeps its near faces and grows away from the
     sensor to at least ``PRIOR_FOOTPRINT``; a car box under 2.5 m long is one end of the car
-    and turns by 90 degrees first. A box wider than ``MAX_WIDTH`` (a car joined to a trunk or
+    and turns by 90 degrees first, unless it runs within 25 degrees of the line of sight (a
+    flank cut short by an occluder: an end seen that edge-on would hardly show). A box wider than ``MAX_WIDTH`` (a car joined to a trunk or
     pole on the curb) keeps its near side and is trimmed to the prior width. Car boxes
     standing on the ground (``ground_z`` per box, NaN unknown) grow upwards to ``CAR_HEIGHT``.
     """
@@ -163,14 +165,17 @@ def complete_boxes(boxes: BoxArrays, classes: list[ObjectClass], ground_z: np.nd
     car = np.array([cls is ObjectClass.CAR for cls in kinds], dtype=bool)
     length, width, height = (boxes.size[grow, i] for i in range(3))
     yaw = boxes.yaw[grow]
-    end = car & (length < 2.5)  # one end of a car: its length is the car's width
+    # One end of a car (its length is the car's width) faces the sensor; a short face that
+    # runs along the line of sight is a flank cut short by an occluder or the view.
+    centre = boxes.center[grow, :2]
+    along = np.abs(np.cos(yaw - np.arctan2(centre[:, 1], centre[:, 0])))
+    end = car & (length < 2.5) & (along < END_MAX_ALONG)
     yaw[end] = (yaw[end] + 0.5 * np.pi) % np.pi
     length, width = np.where(end, width, length), np.where(end, length, width)
     new_l = np.maximum(length, prior_l)
     new_w = np.where(width > max_w, prior_w, np.maximum(width, prior_w))
     c, s = np.cos(yaw), np.sin(yaw)
     u, v = np.stack([c, s], axis=1), np.stack([-s, c], axis=1)
-    centre = boxes.center[grow, :2]
     # Move each axis's far face (the seen near face stays where it is).
     du = np.array([np.sign(centre[i] @ u[i]) or 1.0 for i in range(len(grow))])
     dv = np.array([np.sign(centre[i] @ v[i]) or 1.0 for i in range(len(grow))])

@@ -70,3 +70,23 @@ def test_class_guess_from_true_box_sizes(frames):
     right = np.mean([g == t for g, t in zip(guessed, truth, strict=True)])
     print(f"class guess right on {right:.3f} of {len(boxes)} true boxes")
     assert right >= 0.9
+
+
+def test_short_car_face_is_an_end_only_when_it_faces_the_sensor():
+    """A 1.8 m face across the line of sight is one end of a car (the car lies behind it,
+    turned by 90 degrees); a 1.8 m face along the line of sight is a flank cut short (the car
+    goes on along it, away from the sensor)."""
+    from perception.boxes import BoxArrays, complete_boxes
+
+    # Both faces 20 m ahead; the first spans y (across the beam), the second spans x (along it).
+    boxes = BoxArrays(center=np.array([[20.0, 0.0, -1.0], [20.0, 3.0, -1.0]]),
+                      size=np.array([[1.8, 0.2, 1.4], [1.8, 0.2, 1.4]]),
+                      yaw=np.array([np.pi / 2, 0.0]))
+    complete_boxes(boxes, [ObjectClass.CAR, ObjectClass.CAR])
+    # The end: the car's length runs along the beam and it grows away from the sensor.
+    assert _yaw_error(boxes.yaw[0], 0.0) < 1e-9
+    assert boxes.center[0, 0] > 20.0 + 1.5
+    # The flank keeps its heading and grows along itself, away from the sensor.
+    assert _yaw_error(boxes.yaw[1], 0.0) < 1e-9
+    assert boxes.center[1, 0] > 20.0 + 1.0
+    assert abs(boxes.center[1, 1] - 3.0) < 1.0
