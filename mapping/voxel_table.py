@@ -59,7 +59,14 @@ class VoxelTable:
         key order: one linear pass per column, no re-sort of the whole table."""
         if len(fresh) == 0:
             return self
-        at = np.searchsorted(self.keys, fresh.keys)
-        return VoxelTable(**{f.name: np.insert(getattr(self, f.name), at, getattr(fresh, f.name), axis=0)
-                             for f in fields(self)})
 
+        def insert(column: np.ndarray, values: np.ndarray) -> np.ndarray:
+            # A 2-D column is inserted through its flat view: several times faster than axis=0.
+            width = int(np.prod(column.shape[1:], dtype=np.int64))
+            if width == 1:
+                return np.insert(column, at, values)
+            flat = np.insert(column.reshape(-1), np.repeat(width * at, width), values.reshape(-1))
+            return flat.reshape((-1, *column.shape[1:]))
+
+        at = np.searchsorted(self.keys, fresh.keys)
+        return VoxelTable(**{f.name: insert(getattr(self, f.name), getattr(fresh, f.name)) for f in fields(self)})
