@@ -257,10 +257,17 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
                  config: ClusteringConfig) -> np.ndarray:
     """Re-draw cluster borders with predicted boxes (voxel level, see module docstring).
 
-    Hint ``j`` becomes cluster ``n_raw + j``.
+    Hint group ``g`` (hints holding each other's centres) becomes cluster ``n_raw + g``.
     """
     n_raw = int(vlabel.max()) + 1
-    n_hint = len(hints)
+    # Predicted boxes that hold each other's centres are one object predicted twice (two
+    # tracks on one car): they act as one hint, so the object is not cut between them.
+    centres_3d = np.array([b.center for b in hints], dtype=np.float64)
+    holds = np.array([box.contains(centres_3d) for box in hints])  # (hint, centre)
+    np.fill_diagonal(holds, False)
+    src, dst = np.nonzero(holds)
+    group = _components(len(hints), src, dst)
+    n_hint = int(group.max()) + 1
     # Voxel -> the hint box containing it whose centre is nearest (or -1).
     owner = np.full(len(centroids), -1, dtype=np.int64)
     best = np.full(len(centroids), np.inf)
@@ -268,7 +275,7 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
         inside = np.flatnonzero(box.contains(centroids, margin=config.hint_margin))
         d = np.sum((centroids[inside, :2] - box.center[:2]) ** 2, axis=1)
         closer = d < best[inside]
-        owner[inside[closer]] = j
+        owner[inside[closer]] = group[j]
         best[inside[closer]] = d[closer]
     claimed = owner >= 0
     if not claimed.any():
@@ -288,10 +295,9 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
     if free.any():
         fidx = np.flatnonzero(free)
         touches = table[vlabel[fidx]] > 0  # (F, n_hint)
-        centres = np.array([b.center[:2] for b in hints])
-        d = np.sum((centroids[fidx, None, :2] - centres[None]) ** 2, axis=2)
-        d[~touches] = np.inf
-        out[fidx] = n_raw + np.argmin(d, axis=1)
+        d = np.sum((centroids[fidx, None, :2] - centres_3d[None, :, :2]) ** 2, axis=2)
+        d[~touches[:, group]] = np.inf
+        out[fidx] = n_raw + group[np.argmin(d, axis=1)]
     # Compact numbering so that empty labels cost nothing downstream.
     _, out = np.unique(out, return_inverse=True)
     return out.astype(np.int32)

@@ -70,6 +70,18 @@ def test_predicted_box_joins_a_car_seen_in_two_pieces():
     assert np.all(guided.labels == 0)
 
 
+def test_two_predicted_boxes_on_one_car_do_not_cut_it_in_two():
+    """Two tracks on one car (boxes holding each other's centres) act as one hint: the car
+    stays one cluster, so the duplicate track is not fed half a car each frame."""
+    rng = np.random.default_rng(3)
+    car = _blob(np.array([13.0, 3.0, -1.0]), [4.4, 1.8, 1.4], 800, rng)
+    pts = car.astype(np.float32)
+    hints = [Box3D([12.3, 3.0, -1.0], [4.4, 1.8, 1.5], 0.0), Box3D([13.7, 3.0, -1.0], [4.4, 1.8, 1.5], 0.0)]
+    guided = cluster_points(pts, None, hints=hints)
+    assert guided.count == 1
+    assert np.all(guided.labels == 0)
+
+
 def test_ground_points_and_small_clusters_are_unlabelled():
     rng = np.random.default_rng(2)
     pts = np.vstack([_blob(np.array([5.0, 5.0, -1.0]), [0.5, 0.5, 1.0], 50, rng),

@@ -112,9 +112,9 @@ def test_static_structure_does_not_become_tracks_and_moving_flags_are_right(stre
     assert tracking["moving_flag_accuracy"] >= 90.0
 
 
-@pytest.mark.xfail(strict=True, reason="open in issue 6: about 7 % of moving track-frames on this coarse "
-                   "(1024-column) street are parked cars a passing car's track latched onto")
 def test_reported_moving_tracks_are_road_users_in_motion(street, full_run):
+    """Moving tracks sit on moving objects (predicted boxes of one object predicted twice no
+    longer cut a passing car in two, whose rear half then latched onto parked cars)."""
     s2mat, results = full_run
     right = total = 0
     for frame, result in zip(street, results, strict=True):
@@ -124,5 +124,6 @@ def test_reported_moving_tracks_are_road_users_in_motion(street, full_run):
             if track.moving and track.point_indices is not None and len(track.point_indices):
                 total += 1
                 right += np.mean(moving_gt[track.point_indices]) > 0.5
+    print(f"{right} of {total} moving track-frames sit on moving objects")
     assert total >= 50
     assert right >= 0.95 * total, f"{right} of {total} moving track-frames sit on moving objects"
