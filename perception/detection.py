@@ -212,6 +212,66 @@ def _cut_by_field_of_view(points: np.ndarray, clusters: Clusters, which: np.ndar
     return per_cluster >= top_beam - FOV_EDGE
 
 
+HIDDEN_AZIMUTH_BIN = np.deg2rad(1.0)  # radians; azimuth resolution of the occlusion test
+HIDDEN_RANGE_BIN = 1.0  # metres; range resolution of the occlusion test
+HIDDEN_MAX_SPREAD = 4  # azimuth bins a voxel covers on each side, at most (nearer voxels are capped)
+HIDDEN_CLEARANCE = 1.0  # metres; an occluder lies at least this much nearer than the hidden part
+HIDDEN_SHARE = 0.5  # share of a cluster's voxels whose space below must be hidden
+
+
+def _hidden_below(clusters: Clusters, which: np.ndarray, bottom: np.ndarray, voxel: float) -> np.ndarray:
+    """(len(which),) bool: the space under each cluster ``which[i]``, below the height
+    ``bottom[i]``, is out of the sensor's sight: for most of its connectivity voxels, some
+    other cluster nearer along the same azimuth rises above the line of sight to the point
+    at ``bottom[i]`` under that voxel (sensor frame).
+
+    Works on the clusters' voxel centroids (``voxel`` metres wide), on a grid of azimuth by
+    range restricted to the azimuths queried: each voxel marks the azimuth bins it spans
+    (near voxels span more) with its top's elevation, the grid keeps the highest per cell
+    and a running maximum over range, and each query reads one cell.
+    """
+    vc, vl = clusters.voxel_centroids, clusters.voxel_labels
+    cluster_bottom = np.full(clusters.count, np.nan)
+    cluster_bottom[which] = bottom
+    q = np.flatnonzero(np.isfinite(cluster_bottom[vl]))
+    rng = np.hypot(vc[:, 0], vc[:, 1])
+    n_az = int(round(2 * np.pi / HIDDEN_AZIMUTH_BIN))
+    spread = HIDDEN_MAX_SPREAD
+    # The queries: the line of sight to the bottom under each voxel of the tested clusters.
+    rq = rng[q]
+    q_r = np.floor((rq - HIDDEN_CLEARANCE) / HIDDEN_RANGE_BIN).astype(np.int64)
+    q_az = ((np.arctan2(vc[q, 1], vc[q, 0]) + np.pi) / HIDDEN_AZIMUTH_BIN).astype(np.int64) % n_az
+    q_elev = np.arctan2(cluster_bottom[vl[q]], rq)
+    n_r = int(max(q_r.max(initial=-1), -1)) + 1
+    hidden = np.zeros(len(q), bool)
+    if n_r > 0:
+        # Azimuth bins within reach of a query, numbered compactly.
+        reach = np.zeros(n_az, bool)
+        reach[(q_az[:, None] + np.arange(-spread, spread + 1)[None]) % n_az] = True
+        compact = np.cumsum(reach) - 1
+        n_w = int(reach.sum())
+        x, y, z = vc[:, 0], vc[:, 1], vc[:, 2]
+        az = ((np.arctan2(y, x) + np.pi) / HIDDEN_AZIMUTH_BIN).astype(np.int64) % n_az
+        near = np.flatnonzero(reach[az] & (rng < n_r * HIDDEN_RANGE_BIN))
+        r_n, az = rng[near], az[near]
+        half = np.minimum(np.ceil(0.5 * voxel / np.maximum(r_n, 1e-3) / HIDDEN_AZIMUTH_BIN), spread).astype(np.int64)
+        # Each voxel marks the azimuth bins it spans: 2 * half + 1 cells, one row per voxel.
+        width = 2 * half + 1
+        row = np.repeat(np.arange(len(near)), width)
+        step = np.arange(int(width.sum())) - np.repeat(np.cumsum(width) - width, width) - half[row]
+        spanned = reach[(az[row] + step) % n_az]  # bins out of every query's reach are not needed
+        row, step = row[spanned], step[spanned]
+        table = np.full(n_r * n_w, -np.inf)
+        cell = (r_n[row] / HIDDEN_RANGE_BIN).astype(np.int64) * n_w + compact[(az[row] + step) % n_az]
+        np.maximum.at(table, cell, np.arctan2(z[near] + 0.5 * voxel, r_n)[row])
+        table = np.maximum.accumulate(table.reshape(n_r, n_w), axis=0)
+        ok = np.flatnonzero(q_r >= 0)
+        best = table[q_r[ok], compact[q_az[ok]]]
+        hidden[ok] = best >= q_elev[ok]
+    share = np.bincount(vl[q], hidden, clusters.count) / np.maximum(np.bincount(vl[q], minlength=clusters.count), 1)
+    return share[which] >= HIDDEN_SHARE
+
+
 def _first_per_owner_and_voxel(owner: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Row of the first occurrence of each distinct (owner, voxel) pair, in (owner, voxel)
     order: ``owner`` (M,) non-negative ints, ``keys`` (M, 3) int voxel indices. The pair is
@@ -303,11 +363,18 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
         bottom = boxes.center[:, 2] - 0.5 * boxes.size[:, 2]
         top = bottom + boxes.size[:, 2]
         gap = bottom - ground_z
-        reach = np.isfinite(gap) & (gap > 0) & (gap < config.max_ground_gap)
+        # A cluster that seems to float may be the top of a road user whose lower part is
+        # hidden behind something nearer (the roof of a car behind a parked car, a walker's
+        # head and shoulders): it reaches down to the ground as well.
+        high = np.isfinite(gap) & (gap >= config.max_ground_gap) & (top - ground_z <= config.max_hidden_top)
+        hidden = np.zeros(k, bool)
+        if high.any():
+            hidden[high] = _hidden_below(clusters, np.flatnonzero(high), bottom[high], clustering.voxel_size)
+        reach = np.isfinite(gap) & (gap > 0) & ((gap < config.max_ground_gap) | hidden)
         bottom = np.where(reach, ground_z, bottom)
         boxes.center[:, 2] = 0.5 * (bottom + top)
         boxes.size[:, 2] = top - bottom
-        floating = np.isfinite(gap) & (gap >= config.max_ground_gap)
+        floating = np.isfinite(gap) & (gap >= config.max_ground_gap) & ~hidden
     else:
         floating = np.zeros(0, bool)
         ground_z = np.zeros(0)

@@ -162,6 +162,40 @@ def test_predicted_boxes_in_the_world_frame_guide_clustering(scene):
     assert len(near) == len(near_plain) + 1
 
 
+def test_road_users_seen_only_above_an_occluder_are_detected_and_crowns_are_not(scene):
+    """Objects whose every return lies 0.8 m or more above the ground (a car's roof behind a
+    parked car, a walker's head behind a car) reach down to the ground and are detected as
+    road users; tree crowns, which float with nothing nearer hiding what is below them, are
+    not."""
+    frames, _ = scene
+    found = hidden = crowns = crowns_reported = 0
+    for frame in frames:
+        gt = frame.ground_truth
+        ground = fit_ground(frame.points)
+        out = detect_objects(frame.points, ground, world_T_sensor=gt.pose)
+        road_users = [d for d in out.detections if d.object_class is not ObjectClass.OTHER]
+        for truth in gt.boxes:
+            pts = frame.points[(gt.instance == truth.instance_id) & ~ground.mask]
+            centre = (truth.box.center - gt.pose[:3, 3]) @ gt.pose[:3, :3]
+            if len(pts) < 10 or np.hypot(centre[0], centre[1]) > 40.0:
+                continue
+            if np.min(pts[:, 2] - ground.height_at(pts[:, :2])) < 0.8:
+                continue
+            hidden += 1
+            found += any(np.linalg.norm(d.box.center[:2] - truth.box.center[:2]) < 2.0 for d in road_users)
+        reported = {int(c) for c in out.detection_cluster}
+        for c in range(out.clusters.count):
+            members = out.clusters.cluster_indices(c)
+            if len(members) >= 10 and np.mean(gt.semantic[members] == 70) > 0.8:  # vegetation
+                crowns += 1
+                crowns_reported += c in reported and out.classes[c] is not ObjectClass.OTHER
+    print(f"seen only above 0.8 m: {found} of {hidden} detected; crowns reported as road users: "
+          f"{crowns_reported} of {crowns}")
+    assert hidden >= 10 and crowns >= 10
+    assert found >= 0.7 * hidden
+    assert crowns_reported <= 0.1 * crowns
+
+
 def test_bad_inputs_raise():
     pts = np.zeros((10, 3), dtype=np.float32)
     with pytest.raises(ValueError, match="ground mask"):
