@@ -13,7 +13,7 @@ the nodes' ``timing_log`` lines: the S2MAT step's own parts vs what the node add
 and, as the peer measured in the same run, the offline ``S2MAT.step`` time per frame on the
 same scans, with the ratio of the median latency to it.
 
-    .venv/bin/python benchmarks/bench_ros.py [--frames 40] [--columns N] [--rate 10] [--large-data]
+    .venv/bin/python benchmarks/bench_ros.py [--frames 40] [--columns N] [--rate 10] [--log FILE] [--large-data]
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ from tests.ros.harness import Listener, domain_id, start_graph, stop, write_para
 
 # Per-frame phases of each node: the S2MAT step's own parts, then what the node adds around them.
 STEP_PHASES = {"mapping": ("begin", "evidence", "register", "finish"),
-               "perception": ("prepare", "detect", "track")}
-NODE_PHASES = {"mapping": ("decode", "wire", "outputs", "publish"),
-               "perception": ("decode", "wire", "outputs")}
-WAIT_PHASES = {"mapping": ("idle",), "perception": ("wait_cloud", "evidence_wait", "wait_pose")}
+               "perception": ("detect", "track")}
+NODE_PHASES = {"mapping": ("decode", "points", "wire", "outputs", "publish"),
+               "perception": ("decode", "prepare", "wire", "outputs")}
+WAIT_PHASES = {"mapping": ("idle",), "perception": ("wait_points", "evidence_wait", "wait_pose")}
 
 
 def budget_table(text: str) -> list[str]:
@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--columns", type=int, default=None, help="columns per sweep (default: the preset's)")
     parser.add_argument("--rate", type=float, default=10.0, help="input clouds per second")
+    parser.add_argument("--log", type=Path, default=None, help="also write the nodes' log (with the timing lines) here")
     parser.add_argument("--large-data", action="store_true",
                         help="FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (shared memory + TCP for large samples)")
     args = parser.parse_args()
@@ -131,6 +132,8 @@ def main() -> None:
             stop(graph)
             listener.close()
         text = log.read_text()
+    if args.log is not None:
+        args.log.write_text(text)
 
     arrivals = dict(listener.track_arrival)
     latency = np.array([(arrivals[s] - t) * 1e3 for s, t in sent.items() if s in arrivals])
@@ -139,12 +142,12 @@ def main() -> None:
         raise SystemExit("the mapping node logged no stats at shutdown:\n" + text[-3000:])
     skipped = len(re.findall(r"\[mapping\]: skipped the cloud", text))
     assert skipped == stats["skipped"], (skipped, stats)
-    missing = len(re.findall(r"no input cloud stamped", text))
+    missing = len(re.findall(r"no frame points for the frame", text))
     lost = len(sent) - stats["received"]
     print(f"published clouds            {len(sent)}")
     print(f"received by the mapping     {stats['received']} (lost in DDS: {lost})")
     print(f"skipped for lack of time    {stats['skipped']} (replaced in the mapping node's queue)")
-    print(f"lost in lockstep            {stats['aborted']} (perception missing the cloud: {missing})")
+    print(f"lost in lockstep            {stats['aborted']} (perception missing the frame's points: {missing})")
     print(f"processed                   {stats['processed']}; input frames not processed: "
           f"{len(sent) - stats['processed']} of {len(sent)}")
     print(f"track lists received        {len(arrivals)}")

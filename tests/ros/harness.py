@@ -124,8 +124,10 @@ class Listener:
         """Until the graph's output publishers and input subscriptions are discovered."""
         def ready() -> bool:
             n = self.node
+            # The mapping node reads the input; the perception node gets each frame's points from it.
             return (n.count_publishers("/s2mat/odometry") >= 1 and n.count_publishers("/s2mat/tracks/list") >= 1
-                    and n.count_subscribers("/points") >= 2)
+                    and n.count_subscribers("/points") >= 1
+                    and n.count_subscribers("/s2mat/internal/frame_points") >= 1)
         return self.spin_until(ready, timeout)
 
     def close(self) -> None:

@@ -55,7 +55,7 @@ def test_replayed_bag_through_separate_node_processes_equals_offline_map(street_
     graph = start_graph(params, domain, tmp_path / "graph.log", processes=True)
     try:
         assert listener.wait_for_graph(60), "the node processes did not come up: " + (tmp_path / "graph.log").read_text()
-        replay = start_replay(street_bag, domain, "--rate", "0.25", "--delay", "1", "--wait-for", "/points:2")
+        replay = start_replay(street_bag, domain, "--rate", "0.25", "--delay", "1", "--wait-for", "/points")
         done = listener.spin_until(lambda: len(listener.odometry) >= FRAMES and len(listener.tracks) >= FRAMES, 90)
         listener.spin_until(lambda: False, 1.0)  # the last map update
         out, _ = replay.communicate(timeout=30)

@@ -88,7 +88,7 @@ def test_sim_time_stamps_equal_input_and_a_replay_jumping_back_resets(tmp_path):
     try:
         assert listener.wait_for_graph(60), log.read_text()
         # --loop plays the bag again: bag time jumps back to the first stamp.
-        replay = start_replay(bag, domain, "--rate", "0.25", "--delay", "1", "--wait-for", "/points:2", "--loop", "--clock")
+        replay = start_replay(bag, domain, "--rate", "0.25", "--delay", "1", "--wait-for", "/points", "--loop", "--clock")
         assert listener.spin_until(lambda: len(listener.odometry) >= 2 * frames and len(listener.tracks) >= 2 * frames,
                                    90), log.read_text()[-2000:]
         replay.terminate()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
 from s2mat_ros.dds import use_large_data_profile
@@ -37,13 +37,15 @@ def annotator_enabled(params: Path | None, extra: Sequence[str] = ()) -> bool:
     return enabled
 
 
-def spin_nodes(factories: Sequence[Callable[[], Node | None]], args: list[str] | None = None) -> None:
-    """Create the nodes in one context and spin them on one multi-threaded executor until
-    Ctrl-C or an external shutdown; then destroy them and shut down cleanly."""
+def spin_nodes(factories: Sequence[Callable[[], Node | None]], args: list[str] | None = None,
+               threads: int = 4) -> None:
+    """Create the nodes in one context and spin them on one executor until Ctrl-C or an external
+    shutdown; then destroy them and shut down cleanly. ``threads`` 1 gives a single-threaded
+    executor (no thread pool, no GIL hand-offs: for nodes that never wait inside a callback)."""
     use_large_data_profile()
     rclpy.init(args=args if args is not None else sys.argv)
     nodes: list[Node] = []
-    executor = MultiThreadedExecutor(num_threads=4)
+    executor = SingleThreadedExecutor() if threads == 1 else MultiThreadedExecutor(num_threads=threads)
     try:
         for factory in factories:
             node = factory()

@@ -7,9 +7,10 @@ of input time) and ``/s2mat/static_map`` (every kept voxel, every ``map_full_per
 reliable + transient-local. All stamps are the input cloud's.
 
 Clouds are queued as received and decoded only when their frame starts, so a cloud skipped for
-lack of time costs nothing. The path and the map are published after the next frame has been
-started (while the perception node preprocesses it), the path every ``path_period`` s of input
-time (its message grows with the run). With ``timing_log`` each frame logs its time budget
+lack of time costs nothing. The perception node gets the frame's preprocessed points from here
+(``frame_points``): it neither receives the input cloud nor preprocesses it again. The path and the map of a frame are published during the next frame,
+once its map query is answered (while the perception node detects), the path every
+``path_period`` s of input time (its message grows with the run). With ``timing_log`` each frame logs its time budget
 (:mod:`s2mat_ros.timing`).
 """
 
@@ -82,6 +83,7 @@ class MappingNode(Node):
         self.create_subscription(PointCloud2, wire.BELIEVED_DYNAMIC, guarded(self, self._on_believed_dynamic), wire.INTERNAL_QOS,
                                  callback_group=group)
         self.create_subscription(PointCloud2, wire.DYNAMIC, guarded(self, self._on_dynamic), wire.INTERNAL_QOS, callback_group=group)
+        self.pub_points = self.create_publisher(PointCloud2, wire.FRAME_POINTS, wire.INTERNAL_QOS)
         self.pub_start = self.create_publisher(PointCloud2, wire.FRAME_START, wire.INTERNAL_QOS)
         self.pub_evidence = self.create_publisher(PointCloud2, wire.MAP_EVIDENCE, wire.INTERNAL_QOS)
         self.pub_pose = self.create_publisher(PointCloud2, wire.POSE, wire.INTERNAL_QOS)
@@ -135,11 +137,14 @@ class MappingNode(Node):
             self.current = _InFlight(self.seq, stamp, msg.header.frame_id, start,
                                      time.monotonic() + float(self.settings["lockstep_timeout"]), "believed_dynamic",
                                      clock=clock)
+            self.pub_points.publish(wire.frame_points(stamp, self.seq, start.points, start.times))
+            t3 = time.perf_counter()
             self.pub_start.publish(wire.frame_start(stamp, self.seq, start.guess, start.use_map, start.reset))
             if clock is not None:
                 clock.add("decode", (t1 - t0) * 1e3)
                 clock.add("begin", (t2 - t1) * 1e3)
-                clock.add("wire", (time.perf_counter() - t2) * 1e3)
+                clock.add("points", (t3 - t2) * 1e3)
+                clock.add("wire", (time.perf_counter() - t3) * 1e3)
 
     def _on_reset(self, stamp: Any) -> None:
         self.stats["resets"] += 1
@@ -166,6 +171,7 @@ class MappingNode(Node):
         self.pub_evidence.publish(wire.evidence(msg.header.stamp, cur.seq, free, occupied))
         if cur.clock is not None:
             cur.clock.add("evidence", (time.perf_counter() - t0) * 1e3)
+        self._publish_due()  # the map is settled now; the perception node is still detecting
 
     def _on_believed_dynamic(self, msg: PointCloud2) -> None:
         cur = self._current(msg, "believed_dynamic")
@@ -197,6 +203,7 @@ class MappingNode(Node):
             cur.clock.add("wire", (t1 - t0 + t3 - t2) * 1e3)
             cur.clock.add("register", (t2 - t1) * 1e3)
             cur.clock.add("outputs", (time.perf_counter() - t3) * 1e3)
+        self._publish_due()  # when no map query came in this frame
 
     def _on_dynamic(self, msg: PointCloud2) -> None:
         cur = self._current(msg, "dynamic")
@@ -224,9 +231,12 @@ class MappingNode(Node):
         if cur.clock is not None:
             cur.clock.add("finish", (time.perf_counter() - t0) * 1e3)
             cur.clock.add("idle", cur.clock.total() - sum(cur.clock.ms.values()) + cur.clock.ms.get("queued", 0.0))
+            # Of the phases above, the time spent waiting for the map's background integration, where the
+            # mapping half reports it (a part of the step, not of the node).
+            if isinstance(getattr(self.half, "waited_ms", None), float):
+                cur.clock.add("map_wait", self.half.waited_ms)
             self.get_logger().info(cur.clock.line())
-        self._start_next()  # the next frame first: the perception node preprocesses it meanwhile
-        self._publish_due()
+        self._start_next()
 
     def _abort(self, why: str) -> None:
         self.get_logger().warning(f"{why}; frame dropped")
@@ -236,7 +246,10 @@ class MappingNode(Node):
 
     def _check_timeout(self) -> None:
         cur = self.current
-        if cur is None or time.monotonic() < cur.deadline:
+        if cur is None:
+            self._publish_due()  # no next frame came: the last frame's path and map go out now
+            return
+        if time.monotonic() < cur.deadline:
             return
         if cur.waiting == "believed_dynamic":
             self._abort(f"no answer from perception within {self.settings['lockstep_timeout']} s "
@@ -248,8 +261,10 @@ class MappingNode(Node):
 
     # ------------------------------------------------------------------ map and path
     def _publish_due(self) -> None:
-        """The path and the map of the last finished frame, when due (after the next frame started:
-        their time is counted in that frame's budget as ``publish``)."""
+        """The path and the map of the last finished frame, when due. Called in the next frame once
+        its map query is answered (the map's background integration is over and the perception node
+        is still detecting), or after its registration; the time counts in that frame's budget as
+        ``publish``."""
         if self._due is None:
             return
         (stamp, t), self._due = self._due, None
@@ -289,7 +304,7 @@ def main(args: list[str] | None = None) -> None:
     """Console script ``s2mat_mapping``."""
     from s2mat_ros.graph import spin_nodes
 
-    spin_nodes([MappingNode], args)
+    spin_nodes([MappingNode], args, threads=1)  # its callbacks never wait: one thread, no pool
 
 
 if __name__ == "__main__":

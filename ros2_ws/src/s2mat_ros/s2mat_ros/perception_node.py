@@ -1,22 +1,21 @@
 """The ``perception`` node: ground, map-aware detection and tracking, following the mapping node's lead.
 
-Subscribes: the input ``PointCloud2`` (sensor-data QoS; clouds are kept briefly by stamp) and
-the mapping node's frame starts, map evidence and poses. Publishes, stamped with the input
-cloud's stamp, in the world frame: ``/s2mat/tracks`` (``visualization_msgs/MarkerArray``:
+Subscribes: the mapping node's frame points (the valid points of the input cloud as the
+mapping half preprocessed them), frame starts, map evidence and poses; it does not read the
+input cloud itself. Publishes, stamped with the input cloud's stamp, in the world frame: ``/s2mat/tracks`` (``visualization_msgs/MarkerArray``:
 boxes, ids, velocity arrows, class labels), ``/s2mat/tracks/list`` (``std_msgs/String``, one
 JSON object per frame with the sensor pose, see :func:`s2mat_ros.outputs.track_list`), ``/s2mat/points/static`` and
 ``/s2mat/points/dynamic`` (the current scan's static and dynamic points, ``PointCloud2``).
 
-Clouds are kept as received and decoded only when the mapping node starts their frame. The
-outputs are published after the ``dynamic`` mask has gone back, while the mapping node grows
-its maps. With ``timing_log`` each frame logs its time budget (:mod:`s2mat_ros.timing`).
+The outputs are published after the ``dynamic`` mask has gone back, while the mapping node
+grows its maps; markers and scan points only while someone subscribes to them. With
+``timing_log`` each frame logs its time budget (:mod:`s2mat_ros.timing`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -27,18 +26,17 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
+from s2mat import pointcloud2 as pc2
 from s2mat.errors import PointCloud2Error
-from s2mat.loop_parts import EvidenceQuery, PerceptionHalf
+from s2mat.loop_parts import EvidenceQuery, FrameStart, PerceptionHalf
 from s2mat.types import Frame, PointLabel
 from s2mat_ros import outputs, wire
-from s2mat_ros.frames import cloud_to_frame, guarded
-from s2mat_ros.params import declare_config, declare_settings, input_qos
+from s2mat_ros.frames import guarded
+from s2mat_ros.params import declare_config, declare_settings
 from s2mat_ros.timing import FrameClock
 
 RELIABLE = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
-CLOUD_CACHE = 32  # input clouds kept by stamp until the mapping node starts their frame
-CLOUD_WAIT = 1.0  # wall seconds a frame start waits for its cloud (both come from one publication)
-STALE_AFTER = 30.0  # wall seconds after which a cached cloud is not used (a looped replay repeats stamps)
+POINTS_WAIT = 1.0  # wall seconds a frame start waits for its points (sent just before it)
 
 
 class _Timeout(Exception):
@@ -59,15 +57,14 @@ class PerceptionNode(Node):
         self.half = PerceptionHalf(self.config)
         self.world_frame = str(self.settings["world_frame"])
         self.timeout = float(self.settings["lockstep_timeout"])
-        self.clouds: OrderedDict[int, tuple[float, PointCloud2]] = OrderedDict()  # stamp ns -> (received, cloud)
         self.replies: dict[tuple[str, int], Any] = {}
         self.cond = threading.Condition()
         self.stats = {"received": 0, "malformed": 0, "processed": 0, "missing": 0, "timeouts": 0}
         self._timing = bool(self.settings["timing_log"])
         self._clock: FrameClock | None = None  # the frame in work's time budget
         work, io = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
-        self.create_subscription(PointCloud2, self.settings["input_topic"], guarded(self, self._on_cloud), input_qos(self.settings),
-                                 callback_group=io)
+        self.create_subscription(PointCloud2, wire.FRAME_POINTS, guarded(self, lambda m: self._reply("points", m)),
+                                 wire.INTERNAL_QOS, callback_group=io)
         self.create_subscription(PointCloud2, wire.MAP_EVIDENCE, guarded(self, lambda m: self._reply("evidence", m)),
                                  wire.INTERNAL_QOS, callback_group=io)
         self.create_subscription(PointCloud2, wire.POSE, guarded(self, lambda m: self._reply("pose", m)), wire.INTERNAL_QOS,
@@ -81,19 +78,9 @@ class PerceptionNode(Node):
         self.pub_list = self.create_publisher(String, "/s2mat/tracks/list", RELIABLE)
         self.pub_static = self.create_publisher(PointCloud2, "/s2mat/points/static", RELIABLE)
         self.pub_dynamic_points = self.create_publisher(PointCloud2, "/s2mat/points/dynamic", RELIABLE)
-        self.get_logger().info(f"perception node ready: input {self.settings['input_topic']}")
+        self.get_logger().info("perception node ready: frames from the mapping node")
 
-    # ------------------------------------------------------------------ input and replies
-    def _on_cloud(self, msg: PointCloud2) -> None:
-        self.stats["received"] += 1
-        with self.cond:
-            key = wire.stamp_ns(msg.header.stamp)
-            self.clouds.pop(key, None)
-            self.clouds[key] = (time.monotonic(), msg)
-            while len(self.clouds) > CLOUD_CACHE:
-                self.clouds.popitem(last=False)
-            self.cond.notify_all()
-
+    # ------------------------------------------------------------------ replies
     def _reply(self, kind: str, msg: PointCloud2) -> None:
         with self.cond:
             seq = wire.seq_of(msg)
@@ -114,12 +101,6 @@ class PerceptionNode(Node):
                     raise _Timeout
                 self.cond.wait(left)
 
-    def _take_cloud(self, key: int) -> PointCloud2 | None:
-        item = self.clouds.pop(key, None)
-        if item is None or time.monotonic() - item[0] > STALE_AFTER:
-            return None
-        return item[1]
-
     # ------------------------------------------------------------------ one frame
     def _on_start(self, msg: PointCloud2) -> None:
         start = wire.read_frame_start(msg)
@@ -127,24 +108,27 @@ class PerceptionNode(Node):
         clock = self._clock = FrameClock("perception", seq) if self._timing else None
         try:
             t0 = time.perf_counter()
-            cloud = self._wait(lambda: self._take_cloud(wire.stamp_ns(stamp)), CLOUD_WAIT)
+            got = self._wait(lambda: self.replies.pop(("points", seq), None), POINTS_WAIT)
             t1 = time.perf_counter()
-            frame = cloud_to_frame(cloud)
+            points, times = wire.read_frame_points(got)
             if clock is not None:
-                clock.add("wait_cloud", (t1 - t0) * 1e3)
+                clock.add("wait_points", (t1 - t0) * 1e3)
                 clock.add("decode", (time.perf_counter() - t1) * 1e3)
-        except (_Timeout, PointCloud2Error) as exc:
+        except (_Timeout, PointCloud2Error, ValueError) as exc:
             if isinstance(exc, _Timeout):
                 self.stats["missing"] += 1
-                self.get_logger().warning(f"no input cloud stamped {wire.stamp_ns(stamp)} ns arrived here; "
-                                          "frame skipped")
+                self.get_logger().warning(f"no frame points for the frame stamped {wire.stamp_ns(stamp)} ns "
+                                          "arrived here; frame skipped")
             else:
                 self.stats["malformed"] += 1
-                self.get_logger().warning(f"dropped a malformed PointCloud2 stamped {wire.stamp_ns(stamp)} ns: {exc}")
+                self.get_logger().warning(f"malformed frame points stamped {wire.stamp_ns(stamp)} ns: {exc}")
             self.pub_believed.publish(wire.mask(stamp, seq, None))
             return
+        self.stats["received"] += 1
+        timestamp = pc2.stamp_to_sec(stamp)  # the frame time, as decoding the input cloud gives it
+        frame = Frame(points=points, timestamp=timestamp, times=times)
         try:
-            self._process(frame, cloud.header.frame_id, start, stamp)
+            self._process(frame, start, stamp)
         except _Timeout:
             self.stats["timeouts"] += 1
             self.get_logger().error(f"the mapping node did not answer within {self.timeout} s "
@@ -163,10 +147,13 @@ class PerceptionNode(Node):
             self._clock.add("evidence_wait", (time.perf_counter() - t0) * 1e3)
         return answer
 
-    def _process(self, frame: Frame, frame_id: str, start: wire.StartMsg, stamp: Any) -> None:
+    def _process(self, frame: Frame, start: wire.StartMsg, stamp: Any) -> None:
+        """One frame; ``frame`` holds the valid points, already preprocessed by the mapping half."""
         seq, clock = start.seq, self._clock
         t0 = time.perf_counter()
-        fs = self.half.prepare(frame, start.guess, start.use_map, start.reset)
+        every = np.ones(len(frame), dtype=bool)
+        fs = FrameStart(timestamp=frame.timestamp, guess=start.guess, use_map=start.use_map, reset=start.reset,
+                        valid=every, raw=frame.points, points=frame.points, times=frame.times)
         t1 = time.perf_counter()
         query = EvidenceQuery(self.config.mapping.voxel_size, lambda pts: self._ask(stamp, seq, pts))
         detected = self.half.detect(frame, fs, query)
@@ -182,11 +169,14 @@ class PerceptionNode(Node):
         self.stats["processed"] += 1
         header = Header(stamp=stamp, frame_id=self.world_frame)
         self.pub_list.publish(outputs.track_list(header, tracked.tracks, pose))
-        self.pub_markers.publish(outputs.track_markers(header, tracked.tracks))
-        world = outputs.to_world(frame.points, pose)
-        labels = tracked.labels
-        self.pub_static.publish(outputs.cloud(header, world[(labels == PointLabel.STATIC) | (labels == PointLabel.GROUND)]))
-        self.pub_dynamic_points.publish(outputs.cloud(header, world[labels == PointLabel.DYNAMIC]))
+        if self.pub_markers.get_subscription_count():
+            self.pub_markers.publish(outputs.track_markers(header, tracked.tracks))
+        if self.pub_static.get_subscription_count() or self.pub_dynamic_points.get_subscription_count():
+            world = outputs.to_world(frame.points, pose)  # the scan as detection saw it (deskewed)
+            labels = tracked.labels
+            static = (labels == PointLabel.STATIC) | (labels == PointLabel.GROUND)
+            self.pub_static.publish(outputs.cloud(header, world[static]))
+            self.pub_dynamic_points.publish(outputs.cloud(header, world[labels == PointLabel.DYNAMIC]))
         if clock is not None:
             ms = {"prepare": t1 - t0, "detect": t2 - t1 - clock.ms.get("evidence_wait", 0.0) * 1e-3,
                   "wire": t3 - t2 + t6 - t5, "wait_pose": t4 - t3, "track": t5 - t4,
@@ -200,7 +190,7 @@ def main(args: list[str] | None = None) -> None:
     """Console script ``s2mat_perception``."""
     from s2mat_ros.graph import spin_nodes
 
-    spin_nodes([PerceptionNode], args)
+    spin_nodes([PerceptionNode], args, threads=2)  # frame work waits while the other thread takes replies
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from s2mat import pointcloud2 as pc2
 
 PREFIX = "/s2mat/internal"
+FRAME_POINTS = f"{PREFIX}/frame_points"  # mapping -> perception: the valid points, deskewed, and their times
 FRAME_START = f"{PREFIX}/frame_start"  # mapping -> perception: guess pose, use_map, reset
 MAP_QUERY = f"{PREFIX}/map_query"  # perception -> mapping: world points to check
 MAP_EVIDENCE = f"{PREFIX}/map_evidence"  # mapping -> perception: free and occupied counts
@@ -70,6 +71,27 @@ def read_frame_start(msg: Any) -> StartMsg:
     row = pc2.decode(msg)[0]
     return StartMsg(seq_of(msg), np.array(row["guess"], dtype=np.float64).reshape(4, 4), bool(row["use_map"]),
                     bool(row["reset"]))
+
+
+def frame_points(stamp: Any, seq: int, points: np.ndarray, times: np.ndarray | None) -> Any:
+    """The frame's valid points as the mapping half preprocessed them ((M, 3) sensor frame, metres,
+    deskewed to the frame time with the guess; float32 x, y, z) and their per-point times
+    (float32 seconds relative to the stamp, field ``time``) when the cloud has them."""
+    names = ("x", "y", "z") + (() if times is None else ("time",))
+    arr = np.empty(len(points), dtype=np.dtype([(n, "<f4") for n in names]))
+    arr["x"], arr["y"], arr["z"] = points[:, 0], points[:, 1], points[:, 2]
+    if times is not None:
+        arr["time"] = times
+    return _blob(arr, stamp, seq)
+
+
+def read_frame_points(msg: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(points (M, 3) float32, times (M,) float32 or None)`` of a :func:`frame_points` message."""
+    arr = pc2.decode(msg)
+    points = np.empty((len(arr), 3), dtype=np.float32)
+    points[:, 0], points[:, 1], points[:, 2] = arr["x"], arr["y"], arr["z"]
+    times = np.array(arr["time"], dtype=np.float32) if "time" in (arr.dtype.names or ()) else None
+    return points, times
 
 
 def pose(stamp: Any, seq: int, world_T_sensor: np.ndarray) -> Any:
