@@ -6,7 +6,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from mapping.errors import ScanError
-from mapping.geometry import norms
+from mapping.geometry import squared_norms
 
 
 def check_scan(points: np.ndarray, mask: np.ndarray | None, times: np.ndarray | None) -> np.ndarray:
@@ -23,9 +23,8 @@ def check_scan(points: np.ndarray, mask: np.ndarray | None, times: np.ndarray | 
 
 def valid_mask(points: np.ndarray, min_range: float, max_range: float) -> np.ndarray:
     """Points (sensor frame, metres) that are finite and within [min_range, max_range]."""
-    finite = np.isfinite(points).all(axis=1)
-    r = norms(np.where(finite[:, None], points, 0.0))
-    return finite & (r >= min_range) & (r <= max_range)
+    r2 = squared_norms(points)
+    return np.isfinite(r2) & (r2 >= min_range * min_range) & (r2 <= max_range * max_range)
 
 
 def deskew(points: np.ndarray, times: np.ndarray, delta: np.ndarray, period: float) -> np.ndarray:

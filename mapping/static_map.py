@@ -23,7 +23,7 @@ import numpy as np
 
 from mapping.config import StaticMapConfig
 from mapping.errors import ScanError
-from mapping.geometry import norms, transform, transform32
+from mapping.geometry import squared_norms, transform, transform32
 from mapping.parallel import MIN_ROWS_PER_THREAD, map_items, map_row_chunks, resolve_threads
 from mapping.range_image import RangeImage
 from mapping.voxel_keys import lookup, point_keys, unpack
@@ -65,9 +65,8 @@ class StaticMap:
         if len(static) != len(pts):
             raise ScanError(f"static_mask has {len(static)} values for {len(pts)} points")
         cfg = self.config
-        finite = np.isfinite(pts).all(axis=1)
-        rng = norms(np.where(finite[:, None], pts, 0.0))
-        valid = finite & (rng > 0) & (rng <= self.max_range)
+        r2 = squared_norms(pts)
+        valid = np.isfinite(r2) & (r2 > 0) & (r2 <= self.max_range**2)
         if not valid.any():
             log.warning("static map: scan %d has no valid points; skipped", self.frames)
             return

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mapping.geometry import squared_norms
 from mapping.odometry import Odometry
 from mapping.preprocess import deskew
 from mapping.static_map import StaticMap
@@ -70,9 +71,9 @@ def points_in_boxes(points: np.ndarray, boxes: list[Box3D], margin: float) -> np
 
 def valid_points(frame: Frame, config: S2MATConfig) -> np.ndarray:
     """(N,) bool: finite points of ``frame`` within the sensor's range (the preprocess step)."""
-    pts = frame.points
-    rng = np.linalg.norm(pts, axis=1)
-    return np.isfinite(pts).all(axis=1) & (rng >= config.sensor.min_range) & (rng <= config.sensor.max_range)
+    r2 = squared_norms(frame.points)
+    near, far = config.sensor.min_range, config.sensor.max_range
+    return np.isfinite(r2) & (r2 >= near * near) & (r2 <= far * far)
 
 
 def preprocess(frame: Frame, config: S2MATConfig, previous_pose: np.ndarray, guess: np.ndarray,
