@@ -121,11 +121,14 @@ class Odometry:
         dt = 0.0 if self._timestamp is None else timestamp - self._timestamp
         # Motion guess: the last frame's motion, scaled to this frame's time step.
         delta = _scale_motion(self._delta, dt / self._period) if self._period > 0 and dt > 0 else np.eye(4)
-        scan = np.full_like(pts, np.nan)
         if times is not None and self.config.deskew and dt > 0:
+            scan = np.full_like(pts, np.nan)
             t = np.asarray(times, dtype=np.float64).reshape(-1)
             scan[valid] = deskew(pts[valid], t[valid], delta, dt)
+        elif n_valid == len(pts):
+            scan = pts if pts is not points else pts.copy()  # the scan is kept: never the caller's array
         else:
+            scan = np.full_like(pts, np.nan)
             scan[valid] = pts[valid]
 
         guess = self._pose @ delta
