@@ -6,8 +6,8 @@ Publishes: ``/s2mat/odometry`` (``nav_msgs/Odometry``), ``/s2mat/path`` (``nav_m
 of input time) and ``/s2mat/static_map`` (every kept voxel, every ``map_full_period`` s), both
 reliable + transient-local. All stamps are the input cloud's.
 
-Clouds are queued as received and decoded only when their frame starts, so a cloud skipped for
-lack of time costs nothing. The perception node gets the frame's preprocessed points from here
+Clouds are decoded as they arrive (the single-threaded executor runs that callback only while
+no frame work is running, i.e. while this node waits for the perception node) and queued. The perception node gets the frame's preprocessed points from here
 (``frame_points``): it neither receives the input cloud nor preprocesses it again. The path and the map of a frame are published during the next frame,
 once its map query is answered (while the perception node detects), the path every
 ``path_period`` s of input time (its message grows with the run). With ``timing_log`` each frame logs its time budget
@@ -32,6 +32,7 @@ from std_msgs.msg import Header
 
 from s2mat.errors import PointCloud2Error
 from s2mat.loop_parts import FrameStart, MappingHalf
+from s2mat.types import Frame
 from s2mat_ros import outputs, wire
 from s2mat_ros.frames import cloud_to_frame, guarded
 from s2mat_ros.params import declare_config, declare_settings, input_qos
@@ -64,7 +65,8 @@ class MappingNode(Node):
         self.config = declare_config(self)
         self.half = MappingHalf(self.config)
         self.world_frame = str(self.settings["world_frame"])
-        self.pending: deque[tuple[PointCloud2, float]] = deque()  # (cloud, monotonic time received)
+        # (frame, cloud header, monotonic time received, decode ms)
+        self.pending: deque[tuple[Frame, Header, float, float]] = deque()
         self.current: _InFlight | None = None
         self.seq = 0
         self.index = 0
@@ -99,30 +101,31 @@ class MappingNode(Node):
     # ------------------------------------------------------------------ input
     def _on_cloud(self, msg: PointCloud2) -> None:
         self.stats["received"] += 1
-        self.pending.append((msg, time.monotonic()))
+        t0 = time.perf_counter()
+        try:
+            frame = cloud_to_frame(msg, index=self.index)
+        except PointCloud2Error as exc:
+            self.stats["malformed"] += 1
+            self.get_logger().warning(f"dropped a malformed PointCloud2 stamped {wire.stamp_ns(msg.header.stamp)} ns "
+                                      f"on {self.settings['input_topic']}: {exc}")
+            return
+        self.index += 1
+        self.pending.append((frame, msg.header, time.monotonic(), (time.perf_counter() - t0) * 1e3))
         limit = max(1, int(self.settings["max_pending"]))
         while len(self.pending) > limit:
             old = self.pending.popleft()[0]
             self.stats["skipped"] += 1
-            self.get_logger().warning(f"skipped the cloud at {wire.stamp_ns(old.header.stamp) * 1e-9:.3f} s: the "
-                                      "previous frame is still in flight (raise max_pending to queue more)")
+            self.get_logger().warning(f"skipped the cloud at {old.timestamp:.3f} s: the previous frame is still "
+                                      "in flight (raise max_pending to queue more)")
         self._start_next()
 
     def _start_next(self) -> None:
         while self.current is None and self.pending:
-            msg, received = self.pending.popleft()
+            frame, cloud_header, received, decode_ms = self.pending.popleft()
             clock = FrameClock("mapping", self.seq + 1) if self._timing else None
-            if clock is not None:
+            if clock is not None:  # both before the frame started (not part of its total)
                 clock.add("queued", (time.monotonic() - received) * 1e3)
-            t0 = time.perf_counter()
-            try:
-                frame = cloud_to_frame(msg, index=self.index)
-            except PointCloud2Error as exc:
-                self.stats["malformed"] += 1
-                self.get_logger().warning(f"dropped a malformed PointCloud2 stamped {wire.stamp_ns(msg.header.stamp)} "
-                                          f"ns on {self.settings['input_topic']}: {exc}")
-                continue
-            self.index += 1
+                clock.add("decode", decode_ms)
             t1 = time.perf_counter()
             try:
                 start = self.half.begin(frame)
@@ -130,18 +133,17 @@ class MappingNode(Node):
                 self.get_logger().error(f"frame at {frame.timestamp:.3f} s failed to start: {exc}")
                 continue
             t2 = time.perf_counter()
-            stamp = msg.header.stamp
+            stamp = cloud_header.stamp
             if start.reset:
                 self._on_reset(stamp)
             self.seq += 1
-            self.current = _InFlight(self.seq, stamp, msg.header.frame_id, start,
+            self.current = _InFlight(self.seq, stamp, cloud_header.frame_id, start,
                                      time.monotonic() + float(self.settings["lockstep_timeout"]), "believed_dynamic",
                                      clock=clock)
             self.pub_points.publish(wire.frame_points(stamp, self.seq, start.points, start.times))
             t3 = time.perf_counter()
             self.pub_start.publish(wire.frame_start(stamp, self.seq, start.guess, start.use_map, start.reset))
             if clock is not None:
-                clock.add("decode", (t1 - t0) * 1e3)
                 clock.add("begin", (t2 - t1) * 1e3)
                 clock.add("points", (t3 - t2) * 1e3)
                 clock.add("wire", (time.perf_counter() - t3) * 1e3)
@@ -230,7 +232,8 @@ class MappingNode(Node):
         self.current = None
         if cur.clock is not None:
             cur.clock.add("finish", (time.perf_counter() - t0) * 1e3)
-            cur.clock.add("idle", cur.clock.total() - sum(cur.clock.ms.values()) + cur.clock.ms.get("queued", 0.0))
+            before = cur.clock.ms.get("queued", 0.0) + cur.clock.ms.get("decode", 0.0)
+            cur.clock.add("idle", cur.clock.total() - sum(cur.clock.ms.values()) + before)
             # Of the phases above, the time spent waiting for the map's background integration, where the
             # mapping half reports it (a part of the step, not of the node).
             if isinstance(getattr(self.half, "waited_ms", None), float):
