@@ -37,6 +37,7 @@ from s2mat_ros.timing import FrameClock
 
 RELIABLE = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
 POINTS_WAIT = 1.0  # wall seconds a frame start waits for its points (sent just before it)
+POINTS_KEPT = 4  # frames whose unclaimed points are kept (a frame start lost or timed out leaves them)
 
 
 class _Timeout(Exception):
@@ -85,7 +86,8 @@ class PerceptionNode(Node):
         with self.cond:
             seq = wire.seq_of(msg)
             self.replies[(kind, seq)] = msg
-            for key in [k for k in self.replies if k[1] < seq - 100]:
+            # Unclaimed replies of old frames go; frame points (~2 MB each) after a few frames.
+            for key in [k for k in self.replies if k[1] < seq - (POINTS_KEPT if k[0] == "points" else 100)]:
                 del self.replies[key]
             self.cond.notify_all()
 
