@@ -61,7 +61,11 @@ def spin_nodes(factories: Sequence[Callable[[], Node | None]], args: list[str] |
         for node in nodes:
             stats = getattr(node, "stats", None)
             if stats:  # counts of received, skipped, processed ... inputs (read by benchmarks/bench_ros.py)
-                node.get_logger().info("stats: " + json.dumps(stats, separators=(",", ":")))
+                line = "stats: " + json.dumps(stats, separators=(",", ":"))
+                if node.context.ok():
+                    node.get_logger().info(line)
+                else:  # after Ctrl-C the context is down and the logger's rosout publisher with it
+                    print(f"[INFO] [{node.get_name()}]: {line}", file=sys.stderr, flush=True)
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()

@@ -14,12 +14,12 @@ grows its maps; markers and scan points only while someone subscribes to them. W
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 import numpy as np
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
@@ -47,8 +47,10 @@ class _Timeout(Exception):
 class PerceptionNode(Node):
     """Thin wrapper of :class:`s2mat.loop_parts.PerceptionHalf`; see the package README for the protocol.
 
-    Frame work runs in one callback that waits for the mapping node's answers; those arrive in
-    another callback group, so the node needs a multi-threaded executor (``graph.spin_nodes``).
+    Frame work runs in the ``frame_start`` callback, which waits for the mapping node's answers
+    (frame points, map evidence, pose). Those arrive on a second node, ``perception_inbox``, with
+    an executor of its own that the waiting callback spins itself: the thread that waits takes
+    the reply, with no hand-off between executor threads, so any executor runs this node.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -59,19 +61,16 @@ class PerceptionNode(Node):
         self.world_frame = str(self.settings["world_frame"])
         self.timeout = float(self.settings["lockstep_timeout"])
         self.replies: dict[tuple[str, int], Any] = {}
-        self.cond = threading.Condition()
         self.stats = {"received": 0, "malformed": 0, "processed": 0, "missing": 0, "timeouts": 0}
         self._timing = bool(self.settings["timing_log"])
         self._clock: FrameClock | None = None  # the frame in work's time budget
-        work, io = MutuallyExclusiveCallbackGroup(), MutuallyExclusiveCallbackGroup()
-        self.create_subscription(PointCloud2, wire.FRAME_POINTS, guarded(self, lambda m: self._reply("points", m)),
-                                 wire.INTERNAL_QOS, callback_group=io)
-        self.create_subscription(PointCloud2, wire.MAP_EVIDENCE, guarded(self, lambda m: self._reply("evidence", m)),
-                                 wire.INTERNAL_QOS, callback_group=io)
-        self.create_subscription(PointCloud2, wire.POSE, guarded(self, lambda m: self._reply("pose", m)), wire.INTERNAL_QOS,
-                                 callback_group=io)
-        self.create_subscription(PointCloud2, wire.FRAME_START, guarded(self, self._on_start), wire.INTERNAL_QOS,
-                                 callback_group=work)
+        self.inbox = rclpy.create_node("perception_inbox", context=self.context)
+        self.inbox_executor = SingleThreadedExecutor(context=self.context)
+        self.inbox_executor.add_node(self.inbox)
+        for kind, topic in (("points", wire.FRAME_POINTS), ("evidence", wire.MAP_EVIDENCE), ("pose", wire.POSE)):
+            self.inbox.create_subscription(PointCloud2, topic, guarded(self, lambda m, k=kind: self._reply(k, m)),
+                                           wire.INTERNAL_QOS)
+        self.create_subscription(PointCloud2, wire.FRAME_START, guarded(self, self._on_start), wire.INTERNAL_QOS)
         self.pub_query = self.create_publisher(PointCloud2, wire.MAP_QUERY, wire.INTERNAL_QOS)
         self.pub_believed = self.create_publisher(PointCloud2, wire.BELIEVED_DYNAMIC, wire.INTERNAL_QOS)
         self.pub_dynamic = self.create_publisher(PointCloud2, wire.DYNAMIC, wire.INTERNAL_QOS)
@@ -83,25 +82,29 @@ class PerceptionNode(Node):
 
     # ------------------------------------------------------------------ replies
     def _reply(self, kind: str, msg: PointCloud2) -> None:
-        with self.cond:
-            seq = wire.seq_of(msg)
-            self.replies[(kind, seq)] = msg
-            # Unclaimed replies of old frames go; frame points (~2 MB each) after a few frames.
-            for key in [k for k in self.replies if k[1] < seq - (POINTS_KEPT if k[0] == "points" else 100)]:
-                del self.replies[key]
-            self.cond.notify_all()
+        seq = wire.seq_of(msg)
+        self.replies[(kind, seq)] = msg
+        # Unclaimed replies of old frames go; frame points (~2 MB each) after a few frames.
+        for key in [k for k in self.replies if k[1] < seq - (POINTS_KEPT if k[0] == "points" else 100)]:
+            del self.replies[key]
 
     def _wait(self, predicate: Any, timeout: float | None = None) -> Any:
+        """Spin the inbox until ``predicate()`` gives a value; raises ``_Timeout`` after ``timeout`` s
+        (default ``lockstep_timeout``) or when the context shuts down."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        with self.cond:
-            while True:
-                value = predicate()
-                if value is not None:
-                    return value
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise _Timeout
-                self.cond.wait(left)
+        while True:
+            value = predicate()
+            if value is not None:
+                return value
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.context.ok():
+                raise _Timeout
+            self.inbox_executor.spin_once(timeout_sec=min(left, 0.1))
+
+    def destroy_node(self) -> None:
+        self.inbox_executor.shutdown()
+        self.inbox.destroy_node()
+        super().destroy_node()
 
     # ------------------------------------------------------------------ one frame
     def _on_start(self, msg: PointCloud2) -> None:
@@ -141,8 +144,7 @@ class PerceptionNode(Node):
 
     def _ask(self, stamp: Any, seq: int, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t0 = time.perf_counter()
-        with self.cond:
-            self.replies.pop(("evidence", seq), None)
+        self.replies.pop(("evidence", seq), None)
         self.pub_query.publish(wire.points(stamp, seq, points_world))
         answer = wire.read_evidence(self._wait(lambda: self.replies.pop(("evidence", seq), None)))
         if self._clock is not None:
@@ -192,7 +194,7 @@ def main(args: list[str] | None = None) -> None:
     """Console script ``s2mat_perception``."""
     from s2mat_ros.graph import spin_nodes
 
-    spin_nodes([PerceptionNode], args, threads=2)  # frame work waits while the other thread takes replies
+    spin_nodes([PerceptionNode], args, threads=1)  # frame work spins the inbox itself while it waits
 
 
 if __name__ == "__main__":
