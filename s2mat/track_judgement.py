@@ -21,7 +21,7 @@ from perception.types import Box3D, Detection, ObjectClass, Track, TrackState
 # it moved at least MIN_DISPLACEMENT, along a path at most 1 / MIN_STRAIGHTNESS times longer
 # than the net displacement (a box that jitters around a fixed object goes nowhere).
 MOTION_WINDOW = 1.0  # seconds
-MIN_DISPLACEMENT = 0.5  # metres
+MIN_DISPLACEMENT = 0.35  # metres
 MIN_STRAIGHTNESS = 0.6
 FAST_SPEED, FAST_FRAMES = 4.0, 4  # m/s held over this many frames: moving without free-space evidence
 FAST_STEP = 0.6  # metres in one frame (6 m/s at 10 Hz) decide at once
