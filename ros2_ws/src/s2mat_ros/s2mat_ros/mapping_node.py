@@ -180,7 +180,7 @@ class MappingNode(Node):
         if cur is None:
             return
         t0 = time.perf_counter()
-        mask = wire.read_mask(msg)
+        mask = wire.read_mask(msg, len(cur.start.points))
         if mask is None or len(mask) != len(cur.start.points):
             self._abort(f"perception could not process the frame at {cur.start.timestamp:.3f} s"
                         + ("" if mask is None else f" (mask of {len(mask)} points for {len(cur.start.points)})"))
@@ -212,7 +212,7 @@ class MappingNode(Node):
         if cur is None:
             return
         t0 = time.perf_counter()
-        mask = wire.read_mask(msg)
+        mask = wire.read_mask(msg, len(cur.start.points))
         if cur.clock is not None:
             cur.clock.add("wire", (time.perf_counter() - t0) * 1e3)
         if mask is None or len(mask) != len(cur.start.points):

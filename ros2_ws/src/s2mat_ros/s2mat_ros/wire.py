@@ -33,7 +33,7 @@ _START = np.dtype([("guess", "<f8", (16,)), ("use_map", "u1"), ("reset", "u1"), 
 _POSE = np.dtype([("pose", "<f8", (16,))])
 _POINTS = np.dtype([("x", "<f8"), ("y", "<f8"), ("z", "<f8")])
 _EVIDENCE = np.dtype([("free", "<i4"), ("occupied", "<i4")])
-_MASK = np.dtype([("mask", "u1")])
+_BITS = np.dtype([("bits", "u1")])
 
 
 def stamp_ns(stamp: Any) -> int:
@@ -128,16 +128,20 @@ def read_evidence(msg: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def mask(stamp: Any, seq: int, values: np.ndarray | None) -> Any:
-    """A boolean mask; ``None`` says the frame cannot be processed (zero width, ``is_dense`` false)."""
-    arr = np.zeros(0 if values is None else len(values), dtype=_MASK)
-    if values is not None:
-        arr["mask"] = values
-    msg = _blob(arr, stamp, seq)
+    """A boolean mask over the frame's valid points, 8 to a byte (``np.packbits``, first point in
+    the high bit); ``None`` says the frame cannot be processed (zero width, ``is_dense`` false)."""
+    packed = np.zeros(0, dtype=np.uint8) if values is None else np.packbits(np.asarray(values, dtype=bool))
+    msg = _blob(packed.view(_BITS), stamp, seq)
     msg.is_dense = values is not None
     return msg
 
 
-def read_mask(msg: Any) -> np.ndarray | None:
+def read_mask(msg: Any, count: int) -> np.ndarray | None:
+    """The (count,) bool mask of a :func:`mask` message, or ``None`` for "cannot be processed".
+    A message of another size gives a mask of ``8 * bytes`` values (the caller's length check fails)."""
     if not msg.is_dense:
         return None
-    return pc2.decode(msg)["mask"].astype(bool)
+    bits = pc2.decode(msg)["bits"]
+    if len(bits) != (count + 7) // 8:
+        return np.unpackbits(bits).astype(bool)
+    return np.unpackbits(bits, count=count).astype(bool)
