@@ -301,3 +301,147 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
     # Compact numbering so that empty labels cost nothing downstream.
     _, out = np.unique(out, return_inverse=True)
     return out.astype(np.int32)
+
+
+# Walkers side by side touch at 0.4 m voxels; their upper bodies (above WALKER_CHEST over the
+# ground) stand apart. Clusters of a walker's height and at most a small group's footprint are
+# split between the separate upper bodies found on a fine grid.
+WALKER_CHEST = 1.2  # metres above the ground (above a bicycle's handlebar)
+WALKER_TOP = (1.1, 2.1)  # metres above the ground: the top voxel centroid of a walker's cluster
+WALKER_GROUP_EXTENT = (0.8, 3.5)  # metres: horizontal extent of the voxel centroids of a group
+WALKER_FEET = 0.5  # metres: the lowest voxel centroid of a group is at most this high
+WALKER_CELL = 0.15  # metres: grid of the upper-body test
+WALKER_MIN_POINTS = 8  # points of one upper body
+WALKER_PAIR_SPAN = 0.6  # metres: the upper bodies of two walkers span at least this much
+WALKER_BODY = 0.9  # metres: widest upper body; a wider blob (a car's roof) keeps the cluster whole
+_HALF_NEIGHBOURS_2D = np.array([(1, 0), (0, 1), (1, 1), (1, -1)])
+
+
+def split_walkers(points: np.ndarray, clusters: Clusters, ground_height: np.ndarray) -> Clusters:
+    """``clusters`` with groups of walkers split into one cluster per walker (sensor frame).
+
+    ``ground_height`` is the ground's height (sensor-frame z) under each cluster. A candidate
+    cluster (see the WALKER_* constants) whose points above WALKER_CHEST form two or more
+    separate blobs of WALKER_MIN_POINTS on a WALKER_CELL grid (8-neighbourhood), none wider
+    than WALKER_BODY, is split: each point, and each connectivity voxel, goes to the blob nearest in the plane. Other
+    clusters keep their numbers; the new ones are numbered after them.
+    """
+    k = clusters.count
+    if k == 0:
+        return clusters
+    vc, vs = clusters.voxel_centroids, clusters.voxel_starts
+    lo = np.minimum.reduceat(vc, vs, axis=0)
+    hi = np.maximum.reduceat(vc, vs, axis=0)
+    top = hi[:, 2] - ground_height
+    extent = np.max(hi[:, :2] - lo[:, :2], axis=1)
+    with np.errstate(invalid="ignore"):
+        cand = np.flatnonzero((top >= WALKER_TOP[0]) & (top <= WALKER_TOP[1]) & (extent >= WALKER_GROUP_EXTENT[0])
+                              & (extent <= WALKER_GROUP_EXTENT[1]) & (lo[:, 2] - ground_height <= WALKER_FEET))
+    if not len(cand):
+        return clusters
+    pts = np.asarray(points)
+    ends = np.append(clusters.starts[1:], len(clusters.members))
+    run = ends[cand] - clusters.starts[cand]
+    first = np.cumsum(run) - run
+    rows = np.repeat(clusters.starts[cand] - first, run) + np.arange(int(run.sum()))
+    idx = clusters.members[rows]
+    owner = np.repeat(np.arange(len(cand)), run)
+    xyz = pts[idx].astype(np.float64)
+    upper = xyz[:, 2] >= np.repeat(ground_height[cand] + WALKER_CHEST, run)
+    # Two upper bodies side by side span more than one: skip clusters whose upper part is narrow.
+    span_xy = np.zeros(len(cand))
+    for axis in (0, 1):
+        v = xyz[:, axis]
+        span_xy = np.maximum(span_xy, np.maximum.reduceat(np.where(upper, v, -np.inf), first)
+                             - np.minimum.reduceat(np.where(upper, v, np.inf), first))
+    wide_enough = (np.add.reduceat(upper, first) >= 2 * WALKER_MIN_POINTS) & (span_xy >= WALKER_PAIR_SPAN)
+    upper &= wide_enough[owner]
+    if upper.sum() < 2 * WALKER_MIN_POINTS:
+        return clusters
+    # Blobs of upper-body points: connected cells of a fine grid, per candidate cluster.
+    ux, uo = xyz[upper, :2], owner[upper]
+    cell = np.floor(ux / WALKER_CELL).astype(np.int64)
+    cell -= cell.min(axis=0) - 1
+    span = int(cell.max()) + 2
+    key = (uo * span + cell[:, 0]) * span + cell[:, 1]
+    cells, point_cell = np.unique(key, return_inverse=True)
+    src, dst = [], []
+    for dx, dy in _HALF_NEIGHBOURS_2D:
+        nb = cells + dx * span + dy
+        at = np.clip(np.searchsorted(cells, nb), 0, len(cells) - 1)
+        hit = np.flatnonzero(cells[at] == nb)
+        src.append(hit)
+        dst.append(at[hit])
+    blob_of_cell = _components(len(cells), np.concatenate(src), np.concatenate(dst))
+    blob = blob_of_cell[point_cell]
+    n_blob = int(blob.max()) + 1
+    size = np.bincount(blob, minlength=n_blob)
+    big = size >= WALKER_MIN_POINTS
+    blob_owner = np.zeros(n_blob, np.int64)
+    blob_owner[blob] = uo
+    centre = np.stack([np.bincount(blob, ux[:, i], n_blob) for i in range(2)], axis=1) / np.maximum(size, 1)[:, None]
+    seeds = np.flatnonzero(big)
+    low = np.full((n_blob, 2), np.inf)
+    high = np.full((n_blob, 2), -np.inf)
+    np.minimum.at(low, blob, ux)
+    np.maximum.at(high, blob, ux)
+    wide = np.bincount(blob_owner[seeds], np.max(high[seeds] - low[seeds], axis=1) > WALKER_BODY, len(cand)) > 0
+    per = np.bincount(blob_owner[seeds], minlength=len(cand))
+    split = (per >= 2) & ~wide
+    if not split.any():
+        return clusters
+    seeds = seeds[split[blob_owner[seeds]]]
+    seed_owner = blob_owner[seeds]  # ascending in candidate order (blobs follow sorted keys)
+    order = np.argsort(seed_owner, kind="stable")
+    seeds, seed_owner = seeds[order], seed_owner[order]
+    seed_start = np.searchsorted(seed_owner, np.arange(len(cand)))
+    # New cluster numbers: a split cluster's first walker keeps its number.
+    rank = np.arange(len(seeds)) - seed_start[seed_owner]
+    extra = rank > 0
+    number = np.where(extra, k + np.cumsum(extra) - 1, cand[seed_owner])
+
+    def nearest(xy: np.ndarray, own: np.ndarray) -> np.ndarray:
+        """Cluster number of the nearest seed of each row's candidate cluster ``own``."""
+        n_seed = per[own]
+        rep = np.repeat(np.arange(len(xy)), n_seed)
+        which = np.repeat(seed_start[own], n_seed) + (np.arange(int(n_seed.sum())) - np.repeat(np.cumsum(n_seed) - n_seed, n_seed))
+        d = np.sum((xy[rep] - centre[seeds[which]]) ** 2, axis=1)
+        group_first = np.cumsum(n_seed) - n_seed
+        best = np.minimum.reduceat(d, group_first)
+        pick = np.flatnonzero(d == np.repeat(best, n_seed))
+        chosen = np.full(len(xy), -1, np.int64)
+        chosen[rep[pick][::-1]] = which[pick][::-1]  # the first nearest on ties
+        return number[chosen]
+
+    in_split = split[owner]
+    labels = clusters.labels.copy()
+    labels[idx[in_split]] = nearest(xyz[in_split, :2], owner[in_split])
+    cand_of = np.full(k, -1, np.int64)
+    cand_of[cand] = np.arange(len(cand))
+    vl = clusters.voxel_labels.astype(np.int64)
+    v_split = (cand_of[vl] >= 0) & split[np.maximum(cand_of[vl], 0)]
+    vl = vl.copy()
+    vl[v_split] = nearest(vc[v_split, :2], cand_of[vl[v_split]])
+    count = k + int(extra.sum())
+    if (np.bincount(labels[labels >= 0], minlength=count)[number] == 0).any() or (
+            np.bincount(vl, minlength=count)[number] == 0).any():
+        return clusters  # a walker left without points or voxels: keep the group whole
+    return _renumbered(labels, count, vl, clusters)
+
+
+def _renumbered(labels: np.ndarray, count: int, voxel_labels: np.ndarray, old: Clusters) -> Clusters:
+    """The :class:`Clusters` of point ``labels`` and connectivity-voxel ``voxel_labels`` (the
+    voxel rows of ``old``, relabelled)."""
+    idx = np.flatnonzero(labels >= 0)
+    lab = labels[idx]
+    order = np.argsort(lab.astype(np.int16) if count < 32767 else lab, kind="stable")  # 16 bits: radix sort
+    members = idx[order]
+    point_counts = np.bincount(lab, minlength=count).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(point_counts)[:-1]]).astype(np.int64)
+    vorder = np.argsort(voxel_labels.astype(np.int16) if count < 32767 else voxel_labels, kind="stable")
+    vlab = voxel_labels[vorder].astype(np.int32)
+    voxel_starts = np.concatenate([[0], np.cumsum(np.bincount(vlab, minlength=count))[:-1]]).astype(np.int64)
+    return Clusters(labels=labels.astype(np.int32), count=count, point_counts=point_counts,
+                    voxel_centroids=old.voxel_centroids[vorder], voxel_labels=vlab,
+                    voxel_counts=old.voxel_counts[vorder], voxel_starts=voxel_starts,
+                    members=members, starts=starts)

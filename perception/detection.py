@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perception.boxes import BoxArrays, complete_boxes, fit_boxes, fit_headings, guess_classes
-from perception.clustering import Clusters, cluster_points
+from perception.clustering import Clusters, cluster_points, split_walkers
 from perception.config import ClusteringConfig, DetectionConfig
 from perception.ground import GroundModel
 from perception.map_query import MapQuery
@@ -272,6 +272,28 @@ def _hidden_below(clusters: Clusters, which: np.ndarray, bottom: np.ndarray, vox
     return share[which] >= HIDDEN_SHARE
 
 
+def _fit(points: np.ndarray, clusters: Clusters, config: DetectionConfig,
+         clustering: ClusteringConfig) -> tuple[np.ndarray, BoxArrays]:
+    """(oversized, boxes): clusters far too long or tall for a road user (no heading is
+    fitted to them) and every cluster's box (sensor frame)."""
+    k = clusters.count
+    vl, vc, vs = clusters.voxel_labels, clusters.voxel_centroids, clusters.voxel_starts
+    if k:
+        extent = np.maximum.reduceat(vc, vs, axis=0) - np.minimum.reduceat(vc, vs, axis=0)
+    else:
+        extent = np.zeros((0, 3))
+    oversized = (np.max(extent[:, :2], axis=1) > clustering.max_extent + clustering.voxel_size) | (
+        extent[:, 2] > config.max_height)
+    eligible = ~oversized
+    headings = np.zeros(k)
+    fit_vox = eligible[vl]
+    sub_counts = np.bincount(vl[fit_vox], minlength=k)[eligible]
+    sub_starts = np.concatenate([[0], np.cumsum(sub_counts)[:-1]]).astype(np.int64)
+    headings[eligible] = fit_headings(vc[fit_vox, :2], sub_starts, clustering.yaw_steps,
+                                      clustering.box_criterion)
+    return oversized, fit_boxes(points, clusters.members, clusters.starts, headings)
+
+
 def _first_per_owner_and_voxel(owner: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Row of the first occurrence of each distinct (owner, voxel) pair, in (owner, voxel)
     order: ``owner`` (M,) non-negative ints, ``keys`` (M, 3) int voxel indices. The pair is
@@ -336,23 +358,16 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     hints = _to_sensor(predicted, world_T_sensor) if predicted else None
 
     clusters = cluster_points(pts, mask, clustering, hints=hints)
+    if clustering.split_walkers and clusters.count:
+        # Groups of walkers who touch are split between their upper bodies.
+        vs = clusters.voxel_starts
+        run = np.diff(np.append(vs, len(clusters.voxel_labels)))
+        middle = np.add.reduceat(clusters.voxel_centroids[:, :2], vs, axis=0) / run[:, None]
+        under = (model.height_at(middle) if model is not None
+                 else _ground_height_from_mask(pts, mask, middle, clustering.max_range))
+        clusters = split_walkers(pts, clusters, under)
+    oversized, boxes = _fit(pts, clusters, config, clustering)
     k = clusters.count
-    # Clusters far too long or tall for a road user are structure; skip their heading fit.
-    vl, vc, vs = clusters.voxel_labels, clusters.voxel_centroids, clusters.voxel_starts
-    if k:
-        extent = np.maximum.reduceat(vc, vs, axis=0) - np.minimum.reduceat(vc, vs, axis=0)
-    else:
-        extent = np.zeros((0, 3))
-    oversized = (np.max(extent[:, :2], axis=1) > clustering.max_extent + clustering.voxel_size) | (
-        extent[:, 2] > config.max_height)
-    eligible = ~oversized
-    headings = np.zeros(k)
-    fit_vox = eligible[vl]
-    sub_counts = np.bincount(vl[fit_vox], minlength=k)[eligible]
-    sub_starts = np.concatenate([[0], np.cumsum(sub_counts)[:-1]]).astype(np.int64)
-    headings[eligible] = fit_headings(vc[fit_vox, :2], sub_starts, clustering.yaw_steps,
-                                      clustering.box_criterion)
-    boxes = fit_boxes(pts, clusters.members, clusters.starts, headings)
 
     # Let boxes reach down to the ground they stand on.
     if k:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from perception.clustering import cluster_points
+from perception.config import ClusteringConfig
 from perception.ground import segment_ground
 from perception.types import Box3D
 from s2mat.sim import simulate
@@ -80,6 +81,34 @@ def test_two_predicted_boxes_on_one_car_do_not_cut_it_in_two():
     guided = cluster_points(pts, None, hints=hints)
     assert guided.count == 1
     assert np.all(guided.labels == 0)
+
+
+def _walker(x: float, y: float, rng, n: int = 400) -> np.ndarray:
+    """Points on a 0.45 m wide, 1.75 m tall upright walker standing on z = 0."""
+    angle = rng.uniform(0, 2 * np.pi, n)
+    z = rng.uniform(0.0, 1.75, n)
+    return np.column_stack([x + 0.22 * np.cos(angle), y + 0.22 * np.sin(angle), z])
+
+
+def test_walkers_who_touch_are_split_between_their_upper_bodies_and_a_car_is_not():
+    from perception.clustering import split_walkers
+
+    rng = np.random.default_rng(4)
+    a, b = _walker(12.0, 2.0, rng), _walker(12.0, 2.75, rng)  # 0.3 m apart at the shoulders
+    hand = np.column_stack([np.full(60, 12.0), rng.uniform(2.2, 2.55, 60), rng.uniform(0.8, 0.9, 60)])  # holding hands
+    car = _blob(np.array([20.0, -4.0, 0.75]), [4.4, 1.8, 1.5], 1500, rng)
+    pts = np.vstack([a, b, hand, car]).astype(np.float32)
+    clusters = cluster_points(pts, None, ClusteringConfig(min_z=-1.0, max_z=2.5))
+    assert clusters.count == 2  # the pair is one cluster, the car another
+    split = split_walkers(pts, clusters, np.zeros(clusters.count))
+    assert split.count == 3
+    la, lb, lc = split.labels[:400], split.labels[400:800], split.labels[860:]
+    assert len(np.unique(la)) == 1 and len(np.unique(lb)) == 1 and la[0] != lb[0]
+    assert len(np.unique(lc)) == 1 and lc[0] not in (la[0], lb[0])
+    # The arrays stay consistent: members grouped by cluster, one voxel row group per cluster.
+    for c in range(split.count):
+        assert np.all(split.labels[split.cluster_indices(c)] == c)
+    assert np.array_equal(np.unique(split.voxel_labels), np.arange(split.count))
 
 
 def test_ground_points_and_small_clusters_are_unlabelled():
