@@ -13,7 +13,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy", reason="rclpy wheels (extra 'ros') are not installed")
 
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import PointCloud2  # noqa: E402
 
@@ -31,8 +31,9 @@ def _collect(bag, args, domain, seconds=30.0):
     rclpy.init(context=context)
     node = rclpy.create_node("s2mat_replay_listener", context=context)
     clouds, clocks = [], []
+    # Reliable (replay publishes reliably): a best-effort listener lost clouds on a loaded machine.
     node.create_subscription(PointCloud2, "/points", lambda m: clouds.append((time.monotonic(), m)),
-                             qos_profile_sensor_data)
+                             QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE))
     node.create_subscription(Clock, "/clock", lambda m: clocks.append(pc2.stamp_to_sec(m.clock)), 10)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
