@@ -145,13 +145,15 @@ class MappingHalf:
     def __init__(self, config: S2MATConfig | None = None) -> None:
         self.config = config or S2MATConfig()
         self._integrator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2mat-integrate")
-        self._integrating: Future | None = None
-        self.waited_ms = 0.0  # time spent waiting for the map since the last begin()
+        # Background work of the last frame: the static map's integration, then the odometry's
+        # local-map update (queued in that order on one thread, so the map is ready first).
+        self._jobs: dict[str, Future] = {}
+        self.waited_ms = 0.0  # time spent waiting for background work since the last begin()
         self.reset()
 
     def reset(self) -> None:
         cfg = self.config
-        self._settle()
+        self._settle("map", "odometry")
         self.odometry = Odometry(cfg.odometry, max_range=cfg.sensor.max_range)
         self._map = StaticMap(cfg.mapping, max_range=cfg.sensor.max_range)
         self.last_pose = np.eye(4)  # registered world_T_sensor of the last frame
@@ -161,13 +163,15 @@ class MappingHalf:
     @property
     def map(self) -> StaticMap:
         """The static map, with every finished frame integrated."""
-        self._settle()
+        self._settle("map")
         return self._map
 
-    def _settle(self) -> None:
-        """Wait for the background integration of the last frame (re-raising its error)."""
-        job, self._integrating = self._integrating, None
-        if job is not None:
+    def _settle(self, *parts: str) -> None:
+        """Wait for the last frame's background ``parts`` ("map", "odometry"), re-raising errors."""
+        for part in parts:
+            job = self._jobs.pop(part, None)
+            if job is None:
+                continue
             clock = time.perf_counter()
             job.result()
             self.waited_ms += (time.perf_counter() - clock) * 1e3
@@ -198,7 +202,7 @@ class MappingHalf:
 
     def register(self, start: FrameStart, believed_dynamic: np.ndarray) -> np.ndarray:
         """Step 3: the 4x4 world_T_sensor of the scan, registered on points not believed dynamic."""
-        self._settle()
+        self._settle("odometry")
         # As measured: with constant motion the distortion is the same in every scan and cancels out.
         return self.odometry.register(start.raw, ~believed_dynamic, None, start.timestamp)
 
@@ -209,18 +213,19 @@ class MappingHalf:
         The static map gets the scan deskewed with the *registered* motion of this frame (the
         points detection saw were deskewed with the predicted motion, which can be off by
         centimetres to decimetres per sweep: too much for 0.1 m voxels)."""
-        self._settle()
+        self._settle("map", "odometry")
         dt = 0.0 if self.last_time is None else start.timestamp - self.last_time
         motion = np.linalg.inv(self.last_pose) @ pose  # previous_T_current over dt
-        self._integrating = self._integrator.submit(self._absorb, start, pose, ~dynamic, motion, dt)
+        static = ~dynamic
+        self._jobs["map"] = self._integrator.submit(self._integrate, start, pose, static, motion, dt)
+        self._jobs["odometry"] = self._integrator.submit(self.odometry.update_map, static)
         self.last_pose = pose
         self.last_time = start.timestamp
         self.frames += 1
 
-    def _absorb(self, start: FrameStart, pose: np.ndarray, static: np.ndarray, motion: np.ndarray,
-                dt: float) -> None:
-        """The background part of :meth:`finish`."""
-        self.odometry.update_map(static)
+    def _integrate(self, start: FrameStart, pose: np.ndarray, static: np.ndarray, motion: np.ndarray,
+                   dt: float) -> None:
+        """The static map's part of :meth:`finish` (in the background)."""
         points = start.points
         if start.times is not None and dt > 0 and np.any(start.times):
             points = deskew(start.raw, start.times, motion, dt)
