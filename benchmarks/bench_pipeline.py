@@ -84,7 +84,7 @@ def bench_sim(name: str, args: argparse.Namespace) -> tuple[list[list[str]], lis
         metrics, totals = run_loop(frames, overrides)
         timing[label] = totals
         m, tr, od = metrics["static_map"], metrics["tracking"], metrics["odometry"]
-        rows.append([name, label, fmt(m["sa"]), fmt(m["da"]), fmt(od["ate_m"], 3), fmt(od["rel_translation_pct"]),
+        rows.append([name, label, fmt(m["sa"]), fmt(m["da"]), fmt(od["ate_m"], 4), fmt(od["rel_translation_pct"]),
                      fmt(tr["MOTA"], 1), fmt(tr["IDF1"], 1), fmt(tr["HOTA"], 1), str(tr["IDS"]),
                      str(tr["false_tracks"]), fmt(tr["moving_flag_accuracy"], 1),
                      fmt(float(np.median(totals)), 1)])
