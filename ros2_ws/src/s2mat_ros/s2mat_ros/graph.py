@@ -56,6 +56,12 @@ def spin_nodes(factories: Sequence[Callable[[], Node | None]], args: list[str] |
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # Ctrl-C shuts the context down from the signal handler; an executor that was just
+        # building its wait set then fails on the closed context (RCLError). That is a shutdown,
+        # not an error; anything raised while the context is still up is one.
+        if rclpy.ok():
+            raise
     finally:
         executor.shutdown()
         for node in nodes:
