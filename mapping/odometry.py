@@ -61,7 +61,6 @@ class Odometry:
         self._period = 0.0
         self._timestamp: float | None = None
         self._frames_since_insert = 0
-        self._source: tuple[np.ndarray, small_gicp.PointCloud] | None = None  # (mask, cloud)
 
     @property
     def pose(self) -> np.ndarray:
@@ -152,8 +151,6 @@ class Odometry:
         self._timestamp = timestamp
         self.poses.append(new_pose.copy())
         self.last_scan = RegisteredScan(scan, valid, new_pose.copy(), timestamp, registered)
-        if self._source is not None and self._source[0].shape != valid.shape:
-            self._source = None
         return self.pose
 
     def update_map(self, static_mask: np.ndarray | None = None) -> None:
@@ -175,7 +172,6 @@ class Odometry:
         if not self.local_map.empty and self._frames_since_insert < self.config.map_update_every:
             return
         self._frames_since_insert = 0
-        self._source: tuple[np.ndarray, small_gicp.PointCloud] | None = None  # (mask, cloud)
         self.local_map.insert(self._cloud(scan.points, keep), scan.pose)
 
     def step(self, points: np.ndarray, static_mask: np.ndarray | None = None,
@@ -186,12 +182,9 @@ class Odometry:
         return pose
 
     def _cloud(self, scan: np.ndarray, mask: np.ndarray) -> small_gicp.PointCloud:
-        """Downsampled cloud with covariances of ``scan[mask]``, reused while the mask is the same."""
-        if self._source is not None and np.array_equal(self._source[0], mask):
-            return self._source[1]
+        """Downsampled cloud with covariances of ``scan[mask]``."""
         cloud, _ = small_gicp.preprocess_points(scan[mask], 0.5 * self.voxel_size, num_neighbors=10,
                                                 num_threads=self.threads)
-        self._source = (mask, cloud)
         return cloud
 
     def _align(self, scan: np.ndarray, mask: np.ndarray, guess: np.ndarray) -> tuple[np.ndarray, bool]:
