@@ -29,15 +29,19 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return _pools[workers]
 
 
+def _parts(count: int, workers: int) -> list[slice]:
+    """``workers`` consecutive slices covering ``range(count)`` as evenly as possible."""
+    bounds = [count * i // workers for i in range(workers + 1)]
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
 def map_row_chunks(fn: Callable[[slice], T], rows: int, threads: int) -> list[T]:
     """``fn`` applied to consecutive slices covering ``range(rows)``, one per thread (a single
     slice when ``rows`` is small or ``threads`` is 1), results in slice order."""
     workers = max(1, min(threads, rows // MIN_ROWS_PER_THREAD))
     if workers == 1:
         return [fn(slice(0, rows))]
-    bounds = [rows * i // workers for i in range(workers + 1)]
-    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    return list(_pool(workers).map(fn, slices))
+    return list(_pool(workers).map(fn, _parts(rows, workers)))
 
 
 def map_items(fn: Callable[[list], T], items: list, threads: int) -> list[T]:
@@ -45,6 +49,4 @@ def map_items(fn: Callable[[list], T], items: list, threads: int) -> list[T]:
     workers = max(1, min(threads, len(items)))
     if workers == 1:
         return [fn(items)]
-    bounds = [len(items) * i // workers for i in range(workers + 1)]
-    groups = [items[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    return list(_pool(workers).map(fn, groups))
+    return list(_pool(workers).map(fn, [items[part] for part in _parts(len(items), workers)]))

@@ -106,8 +106,8 @@ class StaticMap:
         cfg = self.config
 
         def seen_in(rows: slice) -> np.ndarray:
-            local = transform32(live.sums[rows] / np.maximum(live.npts[rows], 1)[:, None], sensor_T_world)
-            idx = np.flatnonzero(tested[rows] & (np.einsum("ij,ij->i", local, local) < np.float32(self.max_range**2)))
+            local = transform32(live.centroids(rows), sensor_T_world)
+            idx = np.flatnonzero(tested[rows] & (squared_norms(local) < np.float32(self.max_range**2)))
             seen = image.seen_through(local[idx], cfg.range_margin, cfg.range_margin_ratio, self._beam_radius())
             return idx[seen] + rows.start
 
@@ -160,8 +160,6 @@ class StaticMap:
                 free += image.seen_through(local, cfg.range_margin, cfg.range_margin_ratio, self._beam_radius())
             return free
 
-        if not history or len(points_world) == 0:
-            return np.zeros(len(points_world), dtype=np.int32)
         threads = self.threads if len(points_world) * len(history) >= MIN_ROWS_PER_THREAD else 1
         return np.sum(map_items(count, history, threads), axis=0, dtype=np.int32)
 

@@ -40,9 +40,9 @@ class VoxelTable:
         """Rows at ``index`` (bool mask or sorted indices keep the key order)."""
         return VoxelTable(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
-    def centroids(self) -> np.ndarray:
-        """(M, 3) mean of the points inserted in each voxel, world frame, metres."""
-        return self.sums / np.maximum(self.npts, 1)[:, None]
+    def centroids(self, rows: slice = slice(None)) -> np.ndarray:
+        """(M, 3) mean of the points inserted in each voxel (of ``rows``), world frame, metres."""
+        return self.sums[rows] / np.maximum(self.npts[rows], 1)[:, None]
 
     @staticmethod
     def concat(tables: list[VoxelTable]) -> VoxelTable:
