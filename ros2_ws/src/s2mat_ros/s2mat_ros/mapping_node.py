@@ -234,10 +234,9 @@ class MappingNode(Node):
             cur.clock.add("finish", (time.perf_counter() - t0) * 1e3)
             before = cur.clock.ms.get("queued", 0.0) + cur.clock.ms.get("decode", 0.0)
             cur.clock.add("idle", cur.clock.total() - sum(cur.clock.ms.values()) + before)
-            # Of the phases above, the time spent waiting for the map's background integration, where the
-            # mapping half reports it (a part of the step, not of the node).
-            if isinstance(getattr(self.half, "waited_ms", None), float):
-                cur.clock.add("map_wait", self.half.waited_ms)
+            # Of the phases above, the time spent waiting for the map's background work (a part of the
+            # step, not of the node).
+            cur.clock.add("map_wait", self.half.waited_ms)
             self.get_logger().info(cur.clock.line())
         self._start_next()
 
