@@ -14,6 +14,7 @@ and, as the peer measured in the same run, the offline ``S2MAT.step`` time per f
 same scans, with the ratio of the median latency to it.
 
     .venv/bin/python benchmarks/bench_ros.py [--frames 40] [--columns N] [--rate 10] [--log FILE] [--large-data]
+                                             [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -92,7 +94,15 @@ def main() -> None:
     parser.add_argument("--log", type=Path, default=None, help="also write the nodes' log (with the timing lines) here")
     parser.add_argument("--large-data", action="store_true",
                         help="FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (shared memory + TCP for large samples)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a node parameter for this run, dotted as in the config (odometry.num_threads=2); repeatable")
     args = parser.parse_args()
+    extra = {}
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set {item!r}: expected KEY=VALUE")
+        extra[key.replace(".", "__")] = yaml.safe_load(value)
     if args.large_data:
         os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
 
@@ -113,7 +123,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         domain = domain_id(40)
-        params = write_params(tmp_path / "params.yaml", max_pending=1, lockstep_timeout=5.0, timing_log=True)
+        params = write_params(tmp_path / "params.yaml", max_pending=1, lockstep_timeout=5.0, timing_log=True,
+                              **extra)
         listener = Listener(domain)
         publisher = listener.node.create_publisher(PointCloud2, "/points", qos_profile_sensor_data)
         log = tmp_path / "graph.log"

@@ -135,11 +135,14 @@ class Tracked:
 class MappingHalf:
     """Odometry and the static map: the state of the ``mapping`` node.
 
-    The end of each frame (the odometry's local-map update and the static map's integration)
-    runs on a background thread (numpy and the registration kernel release the GIL for most
-    of it), so the next frame's preprocessing, ground and clustering run meanwhile. Whatever
-    reads that state (:meth:`register`, :attr:`map`, :meth:`evidence`, :meth:`query`) waits
-    for it first, so results are those of a sequential loop.
+    The end of each frame runs on a background thread, so the next frame's preprocessing,
+    ground and clustering run meanwhile: first the static map's integration (numpy, which
+    releases the GIL for most of it), then the odometry's local-map update. The registration
+    kernel holds the GIL, so the local-map update is only started once the next frame's map
+    query is answered (or at its registration, when it asks none): it would stall the query's
+    own Python work otherwise. Whatever reads that state (:meth:`register`, :attr:`map`,
+    :meth:`evidence`, :meth:`query`) waits for it first, so results are those of a sequential
+    loop.
     """
 
     def __init__(self, config: S2MATConfig | None = None) -> None:
@@ -149,11 +152,13 @@ class MappingHalf:
         # local-map update (queued in that order on one thread, so the map is ready first).
         self._jobs: dict[str, Future] = {}
         self.waited_ms = 0.0  # time spent waiting for background work since the last begin()
+        self._map_update: np.ndarray | None = None  # static mask of the local-map update not yet started
         self.reset()
 
     def reset(self) -> None:
         cfg = self.config
         self._settle("map", "odometry")
+        self._map_update = None
         self.odometry = Odometry(cfg.odometry, max_range=cfg.sensor.max_range)
         self._map = StaticMap(cfg.mapping, max_range=cfg.sensor.max_range)
         self.last_pose = np.eye(4)  # registered world_T_sensor of the last frame
@@ -193,8 +198,10 @@ class MappingHalf:
     def evidence(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Free and occupied counts of the static map at (K, 3) world points (the map check)."""
         static_map = self.map
-        return (np.asarray(static_map.free_counts(points_world)).reshape(-1),
-                np.asarray(static_map.occupied_counts(points_world)).reshape(-1))
+        answer = (np.asarray(static_map.free_counts(points_world)).reshape(-1),
+                  np.asarray(static_map.occupied_counts(points_world)).reshape(-1))
+        self._start_map_update()
+        return answer
 
     def query(self) -> EvidenceQuery:
         """The map check for detection; it waits for the map only when first asked."""
@@ -202,6 +209,7 @@ class MappingHalf:
 
     def register(self, start: FrameStart, believed_dynamic: np.ndarray) -> np.ndarray:
         """Step 3: the 4x4 world_T_sensor of the scan, registered on points not believed dynamic."""
+        self._start_map_update()
         self._settle("odometry")
         # As measured: with constant motion the distortion is the same in every scan and cancels out.
         return self.odometry.register(start.raw, ~believed_dynamic, None, start.timestamp)
@@ -218,10 +226,16 @@ class MappingHalf:
         motion = np.linalg.inv(self.last_pose) @ pose  # previous_T_current over dt
         static = ~dynamic
         self._jobs["map"] = self._integrator.submit(self._integrate, start, pose, static, motion, dt)
-        self._jobs["odometry"] = self._integrator.submit(self.odometry.update_map, static)
+        self._map_update = static
         self.last_pose = pose
         self.last_time = start.timestamp
         self.frames += 1
+
+    def _start_map_update(self) -> None:
+        """Queue the last frame's local-map update (behind the map's integration), once."""
+        if self._map_update is not None:
+            self._jobs["odometry"] = self._integrator.submit(self.odometry.update_map, self._map_update)
+            self._map_update = None
 
     def _integrate(self, start: FrameStart, pose: np.ndarray, static: np.ndarray, motion: np.ndarray,
                    dt: float) -> None:
