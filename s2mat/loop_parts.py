@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 # Moving tracks' boxes are grown by this much when their points are kept out of the maps.
 TRACK_BOX_MARGIN = 0.3  # metres
+BOX_CELL = 2.0  # metres, the grid cell with which points_in_boxes finds the points near its boxes
 
 
 def transform_box(box: Box3D, transform: np.ndarray) -> Box3D:
@@ -60,12 +61,28 @@ def transform_box(box: Box3D, transform: np.ndarray) -> Box3D:
 def points_in_boxes(points: np.ndarray, boxes: list[Box3D], margin: float) -> np.ndarray:
     """(N,) bool: points inside any of ``boxes`` grown by ``margin`` (same frame)."""
     inside = np.zeros(len(points), dtype=bool)
-    for box in boxes:  # a handful of boxes per frame; each test is vectorised over points
-        reach = 0.5 * np.hypot(box.size[0], box.size[1]) + margin
-        near = (np.abs(points[:, 0] - box.center[0]) < reach) & (np.abs(points[:, 1] - box.center[1]) < reach)
-        idx = np.flatnonzero(near)
-        if len(idx):
-            inside[idx[box.contains(points[idx], margin)]] = True
+    if not boxes:
+        return inside
+    # One pass over the points: a grid of BOX_CELL cells marks those within reach of a box,
+    # and only the points in marked cells are tested against the boxes.
+    centres = np.array([box.center[:2] for box in boxes])
+    reach = np.array([0.5 * np.hypot(box.size[0], box.size[1]) + margin for box in boxes])
+    low = (centres - reach[:, None]).min(axis=0)
+    lower = np.floor((centres - reach[:, None] - low) / BOX_CELL).astype(np.int64)
+    upper = np.floor((centres + reach[:, None] - low) / BOX_CELL).astype(np.int64)
+    shape = upper.max(axis=0) + 1
+    grid = np.zeros(shape, dtype=bool)
+    for (i0, j0), (i1, j1) in zip(lower.tolist(), upper.tolist(), strict=True):
+        grid[i0:i1 + 1, j0:j1 + 1] = True
+    i = np.floor((points[:, 0] - low[0]) * (1.0 / BOX_CELL)).astype(np.int64)
+    j = np.floor((points[:, 1] - low[1]) * (1.0 / BOX_CELL)).astype(np.int64)
+    idx = np.flatnonzero((i >= 0) & (i < shape[0]) & (j >= 0) & (j < shape[1]))
+    idx = idx[grid[i[idx], j[idx]]]
+    near = points[idx]
+    for box, r in zip(boxes, reach.tolist(), strict=True):  # a handful of boxes; each test vectorised
+        close = np.flatnonzero((np.abs(near[:, 0] - box.center[0]) < r) & (np.abs(near[:, 1] - box.center[1]) < r))
+        if len(close):
+            inside[idx[close[box.contains(near[close], margin)]]] = True
     return inside
 
 
