@@ -10,6 +10,8 @@ import typer
 from s2mat.cli.app import app, console, err_console, handle_errors
 from s2mat.errors import S2MATError
 
+DRAIN_TIMEOUT = 10.0  # wall seconds the replay waits for reliable subscribers to acknowledge its last messages
+
 
 def _import_ros():
     try:
@@ -75,6 +77,9 @@ def replay(
 
             count = player.play(on_progress)
         console.print(f"published {count} messages from {bag}")
+        if not player.drain(DRAIN_TIMEOUT):
+            err_console.print(f"[yellow]warning:[/] some reliable subscribers had not acknowledged every message "
+                              f"{DRAIN_TIMEOUT:g} s after the last one; they may miss the end of the bag")
     except TimeoutError as exc:
         raise S2MATError(f"no subscribers: {exc}") from None
     except KeyboardInterrupt:

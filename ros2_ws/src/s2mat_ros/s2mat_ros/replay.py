@@ -96,6 +96,20 @@ class BagPlayer:
                                        f"{count} subscriptions after {self.options.wait_timeout:g} s")
                 time.sleep(0.05)
 
+    def drain(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` wall seconds until the reliable subscribers acknowledged every
+        message published, so a replay that exits right after its last message loses none of
+        them; False when some were still unacknowledged then."""
+        from rclpy.duration import Duration
+
+        deadline = time.monotonic() + timeout
+        publishers = [*self.publishers.values(), *([self.clock_publisher] if self.clock_publisher else [])]
+        for publisher in publishers:
+            left = max(0.0, deadline - time.monotonic())
+            if not publisher.wait_for_all_acked(Duration(nanoseconds=round(left * 1e9))):
+                return False
+        return True
+
     @property
     def window(self) -> tuple[int, int]:
         """First and last bag time played, nanoseconds."""
