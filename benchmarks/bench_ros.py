@@ -10,7 +10,9 @@ lost in the lockstep; frames processed and every input frame not processed; trac
 received; the latency from publishing a cloud (wall time at its stamp) to receiving its track
 list, median and 95th percentile; each node's per-frame time budget (median ms per phase, from
 the nodes' ``timing_log`` lines: the S2MAT step's own parts vs what the node adds around them);
-and, as the peer measured in the same run, the offline ``S2MAT.step`` time per frame on the
+the CPU time per processed frame of each process (the nodes with their DDS threads, and this
+script publishing and listening) against the machine's core time per input frame; and, as the
+peer measured in the same run, the offline ``S2MAT.step`` time per frame on the
 same scans, with the ratio of the median latency to it.
 
     .venv/bin/python benchmarks/bench_ros.py [--frames 40] [--columns N] [--rate 10] [--log FILE] [--large-data]
@@ -80,6 +82,49 @@ def budget_table(text: str) -> list[str]:
     return out
 
 
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process below it (Linux /proc)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(parents.get(pid, []))
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds each of ``pids`` has used so far (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def process_names(pids: list[int]) -> dict[int, str]:
+    """The node a process runs (from its command line), or its program name."""
+    names = {}
+    for pid in pids:
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        text = " ".join(cmd)
+        names[pid] = next((n for n in ("mapping", "perception", "annotator") if n in text), Path(cmd[0]).name)
+    return names
+
+
 def node_stats(text: str, node: str) -> dict[str, int]:
     """The counts a node logs when it shuts down (``stats: {...}``)."""
     found = re.findall(rf"\[{node}\]: stats: (\{{.*\}})", text)
@@ -134,6 +179,9 @@ def main() -> None:
                 raise SystemExit("the graph did not come up:\n" + log.read_text())
             listener.spin_until(lambda: False, 1.0)
             sent: dict[int, float] = {}
+            pids = process_tree(graph.pid)
+            names = process_names(pids)
+            cpu0, own0 = cpu_seconds(pids), time.process_time()
             start = time.time()
             for i, msg in enumerate(msgs):
                 due = start + i / args.rate
@@ -141,6 +189,7 @@ def main() -> None:
                 sent[round(frames[i].timestamp * 1e9)] = time.time()
                 publisher.publish(msg)
             listener.spin_until(lambda: False, 5.0)
+            cpu1, own1 = cpu_seconds(pids), time.process_time()
         finally:
             stop(graph)
             listener.close()
@@ -169,6 +218,17 @@ def main() -> None:
         print(f"latency stamp -> tracks     median {med:.0f} ms, p95 {p95:.0f} ms")
         print(f"offline S2MAT.step (peer)   median {np.median(offline_ms):.0f} ms, p95 "
               f"{np.percentile(offline_ms, 95):.0f} ms; latency / offline step = {med / np.median(offline_ms):.2f}")
+    cpu: dict[str, float] = {}
+    for pid, used in cpu1.items():
+        name = names.get(pid, str(pid))
+        cpu[name] = cpu.get(name, 0.0) + used - cpu0.get(pid, 0.0)
+    cpu["this script (publisher, listener)"] = own1 - own0
+    per_frame = {k: v / max(1, stats["processed"]) * 1e3 for k, v in cpu.items() if v > 0.01}
+    cores = os.cpu_count() or 1
+    print(f"CPU per processed frame     {sum(per_frame.values()):.0f} ms in all ("
+          + ", ".join(f"{k} {v:.0f}" for k, v in per_frame.items())
+          + f"; DDS threads included); {cores} cores give {cores * 1e3 / args.rate:.0f} ms per input frame "
+          f"at {args.rate:g} Hz")
     print("per-frame budget (median ms; frame = from its start in the node to its end there):")
     for row in budget_table(text):
         print("  " + row)
