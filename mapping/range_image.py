@@ -38,7 +38,8 @@ class RangeImage:
         self.row0 = int(row.min())
         rows = int(row.max()) - self.row0 + 1
         img = np.full((rows, self.cols), np.inf, dtype=np.float32)
-        np.minimum.at(img, (row - self.row0, col), rng)
+        pixel = (row - self.row0) * self.cols + col  # flat indices: ufunc.at and take are far faster in 1-D
+        np.minimum.at(img.ravel(), pixel, rng)
         size = 2 * int(window) + 1
         nearest = minimum_filter(img, size=(size, size), mode=("nearest", "wrap"))
         nearest[np.isinf(img)] = 0.0
@@ -46,10 +47,9 @@ class RangeImage:
         if beams:
             # Per pixel: the nearest return without the window and its beam's elevation, so a
             # point can also be tested against the one beam that really crossed it.
-            r, c = row - self.row0, col
-            first = rng <= img[r, c]
+            first = rng <= img.ravel().take(pixel)
             elevation = np.full(img.shape, np.nan, dtype=np.float32)
-            elevation[r[first], c[first]] = el[first]
+            elevation.ravel()[pixel[first]] = el[first]
             single = img.copy()
             single[np.isinf(single)] = 0.0
             self.single, self.elevation = single, elevation
