@@ -59,6 +59,7 @@ class DetectionConfig(_Section):
     dynamic_fraction: float = Field(0.3, gt=0, le=1, description="Share of a cluster's voxels seen free that makes it a dynamic candidate.")
     structure_fraction: float = Field(0.6, gt=0, le=1, description="Share of a cluster's voxels in persistent occupancy that makes it structure.")
     keep_structured_objects: bool = Field(True, description="Object-shaped clusters (car, pedestrian, cyclist) inside static occupancy are still reported (parked cars), only never as dynamic candidates.")
+    open_above_share: float = Field(0.1, ge=0, le=1, description="Object-shaped clusters inside static occupancy are kept only when at least this share of their vertical columns has space the map has seen free just above their top (a parked car stands in the open; a piece of a facade, trunk or pole goes on upwards); 0 turns the test off.")
     max_ground_gap: float = Field(0.8, gt=0, description="Clusters whose lowest point is this far or more above the ground under them are structure, not road users, metres.")
     max_hidden_top: float = Field(2.3, gt=0, description="A cluster too high above the ground to stand on it, but whose top is at most this high and whose lower part is hidden behind something nearer, is the top of a road user (the roof of a car behind another car, a walker's head), metres.")
     overhead_reach: float = Field(2.5, ge=0, description="Pedestrian- or cyclist-shaped clusters with scan returns this close above their top are structure (trunks, poles), metres; 0 turns the test off.")

@@ -5,8 +5,11 @@ each cluster is checked against the map's evidence at its voxels: a cluster occu
 the map has repeatedly seen free cannot be part of the static world, so it is a *dynamic
 candidate*; a cluster inside persistent static occupancy is *structure*. Clusters too long
 or too tall for a road user are structure as well. Structure is not reported as a
-detection, except object-shaped clusters (by default), which stay as non-dynamic detections
-so that parked cars are still tracked.
+detection, except object-shaped clusters (by default) with space the map has seen free just
+above them, which stay as non-dynamic detections so that parked cars are still tracked: a
+road user stands in the open, while a car-sized piece of a facade (cut off by the top of
+the field of view or by an awning's shadow), or a trunk or pole, goes on upwards into space
+that is occupied or never seen.
 
 Frames: input points are in the sensor frame. With ``world_T_sensor`` the boxes of the
 detections (and the predicted boxes given as hints) are in the world frame, otherwise in
@@ -42,6 +45,7 @@ class DetectionOutput:
     free_share: np.ndarray  # (count,) share of the cluster's voxels the map has seen free
     occupied_share: np.ndarray  # (count,) share of its voxels in persistent static occupancy
     detection_cluster: np.ndarray  # (len(detections),) cluster of each detection
+    open_above: np.ndarray | None = None  # (count,) share of its top columns with space seen free above (1 untested)
 
 
 def _yaw_of(rotation: np.ndarray) -> float:
@@ -308,12 +312,38 @@ def _first_per_owner_and_voxel(owner: np.ndarray, keys: np.ndarray) -> np.ndarra
     return np.unique(packed, return_index=True)[1]
 
 
+OPEN_ABOVE_HEIGHTS = (0.3, 0.5)  # metres above a column's top connectivity-voxel centroid
+
+
+def _top_of_columns(clusters: Clusters, which: np.ndarray, cell: float) -> tuple[np.ndarray, np.ndarray]:
+    """(owner, top): for every vertical column (``cell``-wide square in the plane) of each
+    cluster in ``which`` ((count,) bool), its cluster and the centroid of its highest
+    connectivity voxel (sensor frame)."""
+    keep = which[clusters.voxel_labels]
+    vc = clusters.voxel_centroids[keep]
+    owner = clusters.voxel_labels[keep].astype(np.int64)
+    if not len(owner):
+        return owner, vc
+    ij = np.floor(vc[:, :2] / cell).astype(np.int64)
+    ij -= ij.min(axis=0)
+    span = ij.max(axis=0) + 1
+    column = (owner * span[0] + ij[:, 0]) * span[1] + ij[:, 1]
+    order = np.lexsort((-vc[:, 2], column))  # by column, highest first
+    first = order[np.r_[True, column[order][1:] != column[order][:-1]]]
+    return owner[first], vc[first]
+
+
 def _map_shares(static_map: MapQuery, clusters: Clusters, points: np.ndarray, world_T_sensor: np.ndarray,
-                config: DetectionConfig, cluster_voxel: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per cluster, the share of its space the map has seen free and the share in persistent
-    static occupancy. The space is sampled at the cluster's connectivity-voxel centroids, or,
-    when the map's voxels are finer, at one point per map voxel the cluster's points occupy
-    (a centroid may fall in an empty fine voxel between surfaces)."""
+                config: DetectionConfig, cluster_voxel: float,
+                tested: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cluster, the share of its space the map has seen free, the share in persistent
+    static occupancy, and (for the ``tested`` clusters, 1 for the others) the share of its
+    vertical columns with space seen free just above their top (``OPEN_ABOVE_HEIGHTS``).
+
+    The space is sampled at the cluster's connectivity-voxel centroids, or, when the map's
+    voxels are finer, at one point per map voxel the cluster's points occupy (a centroid may
+    fall in an empty fine voxel between surfaces). All samples go to the map in one query.
+    """
     k = clusters.count
     rot, t = world_T_sensor[:3, :3], world_T_sensor[:3, 3]
     if static_map.voxel_size >= 0.75 * cluster_voxel:
@@ -325,12 +355,20 @@ def _map_shares(static_map: MapQuery, clusters: Clusters, points: np.ndarray, wo
         keys = np.floor(world / static_map.voxel_size).astype(np.int64)
         first = _first_per_owner_and_voxel(owner, keys)
         samples, owner = world[first], owner[first]
-    free = np.asarray(static_map.free_counts(samples)).reshape(-1)
-    occ = np.asarray(static_map.occupied_counts(samples)).reshape(-1)
+    column_owner, top = _top_of_columns(clusters, tested, cluster_voxel)
+    above = np.concatenate([top + np.array([0.0, 0.0, h]) for h in OPEN_ABOVE_HEIGHTS]) @ rot.T + t
+    query = np.concatenate([samples, above])
+    free = np.asarray(static_map.free_counts(query)).reshape(-1)
+    occ = np.asarray(static_map.occupied_counts(query)).reshape(-1)
     seen_free = (free >= config.free_evidence) & (free > occ)
     persistent = (occ >= config.occupied_evidence) & (occ >= free)
+    n_s = len(samples)
     n = np.maximum(np.bincount(owner, minlength=k), 1)
-    return np.bincount(owner, seen_free, k) / n, np.bincount(owner, persistent, k) / n
+    open_column = seen_free[n_s:].reshape(len(OPEN_ABOVE_HEIGHTS), -1).any(axis=0)
+    columns = np.bincount(column_owner, minlength=k)
+    open_above = np.where(tested, np.bincount(column_owner, open_column, k) / np.maximum(columns, 1), 1.0)
+    return (np.bincount(owner, seen_free[:n_s], k) / n, np.bincount(owner, persistent[:n_s], k) / n,
+            open_above)
 
 
 def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config: DetectionConfig | None = None,
@@ -393,13 +431,18 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     else:
         floating = np.zeros(0, bool)
         ground_z = np.zeros(0)
-    # The static map's evidence at each cluster's voxels.
+    classes = guess_classes(boxes.size)
+    # The static map's evidence at each cluster's voxels, and above the clusters shaped like
+    # road users.
     free_share = np.zeros(k)
     occ_share = np.zeros(k)
+    open_above = np.ones(k)
     if static_map is not None and world_T_sensor is not None and k:
-        free_share, occ_share = _map_shares(static_map, clusters, pts, world_T_sensor, config,
-                                            clustering.voxel_size)
-    classes = guess_classes(boxes.size)
+        tested = np.array([c is not ObjectClass.OTHER for c in classes], dtype=bool) & ~floating & ~oversized
+        if config.open_above_share <= 0:
+            tested[:] = False
+        free_share, occ_share, open_above = _map_shares(static_map, clusters, pts, world_T_sensor, config,
+                                                        clustering.voxel_size, tested)
     # Road users stand on the ground; small ones have open sky above them (a trunk has its
     # crown, a pole its lamp, a facade its upper floors), unless they are in space seen free
     # (a walker passing under a tree).
@@ -421,7 +464,10 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
 
     in_static = occ_share >= config.structure_fraction
     dynamic = (free_share >= config.dynamic_fraction) & ~in_static & ~structure
+    # Inside static occupancy only a road user's shape in the open is an object (a parked
+    # car): a piece of a facade, trunk or pole goes on upwards into occupied or unseen space.
     object_shaped = np.array([c is not ObjectClass.OTHER for c in classes], dtype=bool)
+    object_shaped &= open_above >= config.open_above_share
     reported = in_range & ~structure
     if config.keep_structured_objects:
         reported &= ~in_static | object_shaped
@@ -444,7 +490,7 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     ]
     return DetectionOutput(detections=detections, clusters=clusters, boxes=boxes, classes=classes,
                            structure=structure, dynamic=dynamic, free_share=free_share,
-                           occupied_share=occ_share, detection_cluster=chosen)
+                           occupied_share=occ_share, detection_cluster=chosen, open_above=open_above)
 
 
 def detect(points: np.ndarray, ground: np.ndarray | GroundModel, config: DetectionConfig | None = None,

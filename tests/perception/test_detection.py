@@ -130,6 +130,52 @@ def test_clusters_inside_persistent_occupancy_are_structure(scene):
             assert out.classes[c] is not ObjectClass.OTHER and not out.dynamic[c]
 
 
+def test_inside_static_occupancy_only_road_user_shapes_in_the_open_are_reported(scene):
+    """A car-sized piece of a facade (its top cut off by the field of view or an awning's
+    shadow) inside persistent occupancy is structure: no space was seen free above it. Parked
+    cars inside occupancy, with rays passing over their roofs, stay detections."""
+    frames, _ = scene
+    static_map = CountingMap()
+    for frame in frames[:6]:
+        static_map.insert(frame.points, frame.ground_truth.pose)
+    counts = {}
+    for share in (DetectionConfig().open_above_share, 0.0):
+        config = DetectionConfig(open_above_share=share)
+        pieces = pieces_reported = cars = cars_reported = 0
+        for frame in frames[6:]:
+            gt = frame.ground_truth
+            out = detect_objects(frame.points, fit_ground(frame.points), config, static_map=static_map,
+                                 world_T_sensor=gt.pose)
+            reported = {int(c) for c in out.detection_cluster}
+            inside = out.occupied_share >= config.structure_fraction
+            for c in range(out.clusters.count):
+                members = out.clusters.cluster_indices(c)
+                if (len(members) >= 20 and np.mean(gt.semantic[members] == 50) > 0.8 and inside[c]  # building
+                        and out.classes[c] is not ObjectClass.OTHER):
+                    pieces += 1
+                    pieces_reported += c in reported
+            for truth in gt.boxes:
+                if truth.moving or truth.object_class is not ObjectClass.CAR:
+                    continue
+                labels = out.clusters.labels[gt.instance == truth.instance_id]
+                labels = labels[labels >= 0]
+                if len(labels) < 30:
+                    continue
+                c = int(np.bincount(labels).argmax())
+                if inside[c] and np.mean(gt.instance[out.clusters.cluster_indices(c)] == truth.instance_id) > 0.6:
+                    cars += 1
+                    cars_reported += c in reported
+        counts[share] = (pieces, pieces_reported, cars, cars_reported)
+    default = DetectionConfig().open_above_share
+    print(f"(pieces of facades, reported, parked cars, reported) with the test {counts[default]}, "
+          f"without {counts[0.0]}")
+    pieces, pieces_reported, cars, cars_reported = counts[default]
+    assert pieces >= 3 and cars >= 20
+    assert counts[0.0][1] == counts[0.0][0]  # without the test every such piece is a detection
+    assert pieces_reported <= 0.1 * pieces
+    assert cars_reported >= 0.85 * cars
+
+
 def test_without_a_map_nothing_is_dynamic_and_boxes_follow_the_pose(scene):
     frames, _ = scene
     frame = frames[6]
