@@ -66,7 +66,8 @@ def points_in_boxes(points: np.ndarray, boxes: list[Box3D], margin: float) -> np
     # One pass over the points: a grid of BOX_CELL cells marks those within reach of a box,
     # and only the points in marked cells are tested against the boxes.
     centres = np.array([box.center[:2] for box in boxes])
-    reach = np.array([0.5 * np.hypot(box.size[0], box.size[1]) + margin for box in boxes])
+    # Half the diagonal of each box grown by the margin: no point inside lies farther in x or y.
+    reach = np.array([0.5 * np.hypot(box.size[0] + 2 * margin, box.size[1] + 2 * margin) for box in boxes])
     low = (centres - reach[:, None]).min(axis=0)
     lower = np.floor((centres - reach[:, None] - low) / BOX_CELL).astype(np.int64)
     upper = np.floor((centres + reach[:, None] - low) / BOX_CELL).astype(np.int64)
