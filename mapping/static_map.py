@@ -79,7 +79,7 @@ class StaticMap:
         # Hits of this scan: static points, grouped per voxel.
         world = transform(pts[valid & static], pose)
         keys = point_keys(world, self.voxel_size)
-        order = np.argsort(keys, kind="stable")  # the faster sort here (the scan's order has long runs)
+        order = np.argsort(keys, kind="stable")  # faster here: along a ring, keys come in long sorted runs
         sorted_keys = keys[order]
         starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
         ukeys = sorted_keys[starts]
