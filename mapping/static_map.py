@@ -193,38 +193,50 @@ class StaticMap:
         return ((since >= cfg.misses_to_free) & (since >= cfg.free_since_hit_ratio * table.hits)) | (
             (table.free >= cfg.misses_to_free) & (table.free >= cfg.free_ratio * table.hits))
 
-    def _rows(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _voxels_of(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The distinct voxels of (N, 3) world points: their keys, each point's voxel (index into
+        them), and each voxel's row in the live table and in the archive (-1 where absent)."""
         keys = point_keys(np.asarray(points_world, dtype=np.float64).reshape(-1, 3), self.voxel_size)
-        return keys, lookup(self.live.keys, keys), lookup(self.archive.keys, keys), keys
+        ukeys, inverse = np.unique(keys, return_inverse=True)
+        return ukeys, inverse.reshape(-1), lookup(self.live.keys, ukeys), lookup(self.archive.keys, ukeys)
 
-    def occupied_counts(self, points_world: np.ndarray) -> np.ndarray:
-        """(N,) int: scans that hit the voxel of each world point with static points; 0 for
-        voxels never hit or carved since (a parked car that left no longer counts)."""
-        _, li, ai, _ = self._rows(points_world)
-        out = np.zeros(len(li), dtype=np.int64)
-        for table, idx in ((self.live, li), (self.archive, ai)):
+    def _occupied(self, live_rows: np.ndarray, archive_rows: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(live_rows), dtype=np.int64)
+        for table, idx in ((self.live, live_rows), (self.archive, archive_rows)):
             m = idx >= 0
             rows = table.take(idx[m])
             out[m] = np.where(self.carved(rows), 0, rows.hits)
         return out
 
+    def _free(self, keys: np.ndarray, live_rows: np.ndarray, archive_rows: np.ndarray,
+              recent: int | None) -> np.ndarray:
+        out = np.zeros(len(keys), dtype=np.int64)
+        for table, idx in ((self.live, live_rows), (self.archive, archive_rows)):
+            m = idx >= 0
+            out[m] = table.free[idx[m]]
+        unknown = (live_rows < 0) & (archive_rows < 0)
+        if unknown.any():
+            centres = (unpack(keys[unknown]).astype(np.float64) + 0.5) * self.voxel_size
+            out[unknown] = self._history_free(centres, recent)
+        return out
+
+    def occupied_counts(self, points_world: np.ndarray) -> np.ndarray:
+        """(N,) int: scans that hit the voxel of each world point with static points; 0 for
+        voxels never hit or carved since (a parked car that left no longer counts)."""
+        _, inverse, li, ai = self._voxels_of(points_world)
+        return self._occupied(li, ai)[inverse]
+
     def free_counts(self, points_world: np.ndarray, recent: int | None = None) -> np.ndarray:
         """(N,) int: scans that saw through the voxel of each world point. For voxels in the
         map this counts every scan since the history before its first hit; for empty space it
         counts the scans kept in the history (only the last ``recent`` of them if given)."""
-        pts = np.asarray(points_world, dtype=np.float64).reshape(-1, 3)
-        keys = point_keys(pts, self.voxel_size)
-        ukeys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        li, ai = lookup(self.live.keys, ukeys), lookup(self.archive.keys, ukeys)
-        out = np.zeros(len(ukeys), dtype=np.int64)
-        for table, idx in ((self.live, li), (self.archive, ai)):
-            m = idx >= 0
-            out[m] = table.free[idx[m]]
-        unknown = (li < 0) & (ai < 0)
-        if unknown.any():
-            centres = (unpack(ukeys[unknown]).astype(np.float64) + 0.5) * self.voxel_size
-            out[unknown] = self._history_free(centres, recent)
-        return out[inverse.reshape(-1)]
+        keys, inverse, li, ai = self._voxels_of(points_world)
+        return self._free(keys, li, ai, recent)[inverse]
+
+    def evidence(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``free_counts`` and ``occupied_counts`` of the same points, finding their voxels once."""
+        keys, inverse, li, ai = self._voxels_of(points_world)
+        return self._free(keys, li, ai, None)[inverse], self._occupied(li, ai)[inverse]
 
     def is_static(self, points_world: np.ndarray) -> np.ndarray:
         """(N,) bool: world points inside a voxel the map keeps (hit and not carved)."""

@@ -215,9 +215,7 @@ class MappingHalf:
 
     def evidence(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Free and occupied counts of the static map at (K, 3) world points (the map check)."""
-        static_map = self.map
-        answer = (np.asarray(static_map.free_counts(points_world)).reshape(-1),
-                  np.asarray(static_map.occupied_counts(points_world)).reshape(-1))
+        answer = self.map.evidence(points_world)
         self._start_map_update()
         return answer
 
