@@ -127,7 +127,8 @@ def process_names(pids: list[int]) -> dict[int, str]:
 
 def node_stats(text: str, node: str) -> dict[str, int]:
     """The counts a node logs when it shuts down (``stats: {...}``)."""
-    found = re.findall(rf"\[{node}\]: stats: (\{{.*\}})", text)
+    # The stats are one flat JSON object; two processes' lines may run together in the log.
+    found = re.findall(rf"\[{node}\]: stats: (\{{[^{{}}]*\}})", text)
     return json.loads(found[-1]) if found else {}
 
 
