@@ -42,7 +42,11 @@ from sensor_msgs.msg import PointCloud2  # noqa: E402
 from s2mat import pointcloud2 as pc2  # noqa: E402
 from s2mat.pipeline import S2MAT  # noqa: E402
 from s2mat.sim import simulate  # noqa: E402
+from s2mat_ros.graph import ANNOTATOR_MODULE  # noqa: E402
+from s2mat_ros.graph import NODE_MODULES as GRAPH_MODULES  # noqa: E402
 from s2mat_ros.timing import parse_line  # noqa: E402
+
+NODE_MODULES = {**GRAPH_MODULES, "annotator": ANNOTATOR_MODULE}
 from tests.ros.harness import Listener, domain_id, start_graph, stop, write_params  # noqa: E402
 
 # Per-frame phases of each node: the S2MAT step's own parts, then what the node adds around them.
@@ -113,16 +117,26 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
 
 
 def process_names(pids: list[int]) -> dict[int, str]:
-    """The node a process runs (from its command line), or its program name."""
+    """The node a process runs (the module after ``-m`` on its command line), or its program name."""
     names = {}
     for pid in pids:
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        text = " ".join(cmd)
-        names[pid] = next((n for n in ("mapping", "perception", "annotator") if n in text), Path(cmd[0]).name)
+        module = cmd[cmd.index("-m") + 1] if "-m" in cmd[:-1] else ""
+        names[pid] = next((node for node, name in NODE_MODULES.items() if name == module), Path(cmd[0]).name)
     return names
+
+
+def _parameter(text: str) -> object:
+    """A --set value: a number when it reads as one (YAML 1.1 leaves ``1e-3`` a string), else YAML."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)
 
 
 def node_stats(text: str, node: str) -> dict[str, int]:
@@ -148,7 +162,7 @@ def main() -> None:
         key, sep, value = item.partition("=")
         if not sep:
             parser.error(f"--set {item!r}: expected KEY=VALUE")
-        extra[key.replace(".", "__")] = yaml.safe_load(value)
+        extra[key.replace(".", "__")] = _parameter(value)
     if args.large_data:
         os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
 
@@ -169,8 +183,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         domain = domain_id(40)
-        params = write_params(tmp_path / "params.yaml", max_pending=1, lockstep_timeout=5.0, timing_log=True,
-                              **extra)
+        params = write_params(tmp_path / "params.yaml",
+                              **{"max_pending": 1, "lockstep_timeout": 5.0, "timing_log": True, **extra})
         listener = Listener(domain)
         publisher = listener.node.create_publisher(PointCloud2, "/points", qos_profile_sensor_data)
         log = tmp_path / "graph.log"

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 # Moving tracks' boxes are grown by this much when their points are kept out of the maps.
 TRACK_BOX_MARGIN = 0.3  # metres
 BOX_CELL = 2.0  # metres, the grid cell with which points_in_boxes finds the points near its boxes
+MAX_GRID_CELLS = 1_000_000  # at most, in that grid (boxes far apart get wider cells)
 
 
 def transform_box(box: Box3D, transform: np.ndarray) -> Box3D:
@@ -61,22 +62,27 @@ def transform_box(box: Box3D, transform: np.ndarray) -> Box3D:
 def points_in_boxes(points: np.ndarray, boxes: list[Box3D], margin: float) -> np.ndarray:
     """(N,) bool: points inside any of ``boxes`` grown by ``margin`` (same frame)."""
     inside = np.zeros(len(points), dtype=bool)
+    boxes = [box for box in boxes if np.isfinite(box.center).all() and np.isfinite(box.size).all()]
     if not boxes:
         return inside
-    # One pass over the points: a grid of BOX_CELL cells marks those within reach of a box,
-    # and only the points in marked cells are tested against the boxes.
+    # One pass over the points: a grid of cells marks those within reach of a box, and only the
+    # points in marked cells are tested against the boxes. Cells are BOX_CELL wide, or wider
+    # when the boxes lie far apart, so that the grid stays within MAX_GRID_CELLS.
     centres = np.array([box.center[:2] for box in boxes])
     # Half the diagonal of each box grown by the margin: no point inside lies farther in x or y.
     reach = np.array([0.5 * np.hypot(box.size[0] + 2 * margin, box.size[1] + 2 * margin) for box in boxes])
     low = (centres - reach[:, None]).min(axis=0)
-    lower = np.floor((centres - reach[:, None] - low) / BOX_CELL).astype(np.int64)
-    upper = np.floor((centres + reach[:, None] - low) / BOX_CELL).astype(np.int64)
+    span = float(((centres + reach[:, None]).max(axis=0) - low).max())
+    cell = max(BOX_CELL, span / np.sqrt(MAX_GRID_CELLS))
+    lower = np.floor((centres - reach[:, None] - low) / cell).astype(np.int64)
+    upper = np.floor((centres + reach[:, None] - low) / cell).astype(np.int64)
     shape = upper.max(axis=0) + 1
     grid = np.zeros(shape, dtype=bool)
     for (i0, j0), (i1, j1) in zip(lower.tolist(), upper.tolist(), strict=True):
         grid[i0:i1 + 1, j0:j1 + 1] = True
-    i = np.floor((points[:, 0] - low[0]) * (1.0 / BOX_CELL)).astype(np.int64)
-    j = np.floor((points[:, 1] - low[1]) * (1.0 / BOX_CELL)).astype(np.int64)
+    with np.errstate(invalid="ignore"):  # non-finite points fall outside the grid
+        i = np.floor((points[:, 0] - low[0]) * (1.0 / cell)).astype(np.int64)
+        j = np.floor((points[:, 1] - low[1]) * (1.0 / cell)).astype(np.int64)
     idx = np.flatnonzero((i >= 0) & (i < shape[0]) & (j >= 0) & (j < shape[1]))
     idx = idx[grid[i[idx], j[idx]]]
     near = points[idx]
@@ -242,6 +248,7 @@ class MappingHalf:
         motion = np.linalg.inv(self.last_pose) @ pose  # previous_T_current over dt
         static = ~dynamic
         self._jobs["map"] = self._integrator.submit(self._integrate, start, pose, static, motion, dt)
+        self._start_map_update()  # a registration leaves none pending; never drop one
         self._map_update = static
         self.last_pose = pose
         self.last_time = start.timestamp

@@ -77,9 +77,15 @@ def replay(
 
             count = player.play(on_progress)
         console.print(f"published {count} messages from {bag}")
-        if not player.drain(DRAIN_TIMEOUT):
-            err_console.print(f"[yellow]warning:[/] some reliable subscribers had not acknowledged every message "
-                              f"{DRAIN_TIMEOUT:g} s after the last one; they may miss the end of the bag")
+        try:
+            drained = player.drain(DRAIN_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - a middleware without acknowledgement queries
+            err_console.print(f"[yellow]warning:[/] could not wait for the subscribers' acknowledgements ({exc}); "
+                              "they may miss the end of the bag")
+        else:
+            if not drained:
+                err_console.print(f"[yellow]warning:[/] some reliable subscribers had not acknowledged every "
+                                  f"message {DRAIN_TIMEOUT:g} s after the last one; they may miss the end of the bag")
     except TimeoutError as exc:
         raise S2MATError(f"no subscribers: {exc}") from None
     except KeyboardInterrupt:

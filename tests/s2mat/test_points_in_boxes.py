@@ -42,3 +42,14 @@ def test_points_in_the_corners_of_the_grown_box_count():
     assert points_in_boxes(points, [box], margin).all()
     assert not points_in_boxes(points, [box], 0.0).any()
     assert not points_in_boxes(points, [], margin).any()
+
+
+def test_boxes_far_apart_and_non_finite_boxes():
+    near = Box3D(np.array([1.0, 2.0, 0.5]), np.array([4.0, 2.0, 1.5]), 0.3)
+    far = Box3D(np.array([1e5, -2e5, 0.5]), np.array([4.0, 2.0, 1.5]), 1.0)  # a grid of 2 m cells would be huge
+    broken = Box3D(np.array([np.nan, 0.0, 0.5]), np.array([4.0, 2.0, 1.5]), 0.0)
+    rng = np.random.default_rng(3)
+    points = np.vstack([near.center + rng.uniform(-3, 3, (5000, 3)), far.center + rng.uniform(-3, 3, (5000, 3))])
+    want = near.contains(points, 0.3) | far.contains(points, 0.3)
+    assert want[:5000].any() and want[5000:].any()
+    np.testing.assert_array_equal(points_in_boxes(points, [near, far, broken], 0.3), want)
