@@ -1,8 +1,7 @@
 """Per-frame wall-clock budget of a node: where one frame's time goes (setting ``timing_log``).
 
-A node opens a :class:`FrameClock` when it starts a frame, times its phases with
-:meth:`FrameClock.phase` (or adds measured spans with :meth:`FrameClock.add`) and, when the
-frame ends, logs :meth:`FrameClock.line`: ``frame timing: node=mapping seq=12 total=231.4
+A node opens a :class:`FrameClock` when it starts a frame, adds the measured span of each
+phase with :meth:`FrameClock.add` and, when the frame ends, logs :meth:`FrameClock.line`: ``frame timing: node=mapping seq=12 total=231.4
 begin=20.1 ...`` in milliseconds. ``benchmarks/bench_ros.py`` reads these lines back with
 :func:`parse_line` and prints the budget table.
 """
@@ -11,8 +10,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 PREFIX = "frame timing:"
 _PAIR = re.compile(r"(\w+)=([-\w.]+)")
@@ -30,15 +27,6 @@ class FrameClock:
     def add(self, name: str, ms: float) -> None:
         """Add ``ms`` milliseconds to phase ``name``."""
         self.ms[name] = self.ms.get(name, 0.0) + ms
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        """Time the body of a ``with`` block into phase ``name``."""
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(name, (time.perf_counter() - t0) * 1e3)
 
     def total(self) -> float:
         """Milliseconds since the frame started."""
