@@ -152,23 +152,9 @@ def cluster_points(points: np.ndarray, ground_mask: np.ndarray | None, config: C
     compact[keep] = np.arange(int(keep.sum()), dtype=np.int32)
     vlab = np.take(compact, vlabel)
     count = int(keep.sum())
-    plab = np.take(vlab, point_vox)
     labels = np.full(n, -1, dtype=np.int32)
-    labels[idx] = plab
-    kept = np.flatnonzero(plab >= 0)
-    kept_lab = np.take(plab, kept)
-    order = np.argsort(kept_lab.astype(np.int16) if count < 32767 else kept_lab, kind="stable")
-    members = np.take(idx, np.take(kept, order))
-    point_counts = pcount[keep]
-    starts = np.concatenate([[0], np.cumsum(point_counts)[:-1]]).astype(np.int64)
-    kv = np.flatnonzero(vlab >= 0)
-    kv = kv[np.argsort(vlab[kv].astype(np.int16) if count < 32767 else vlab[kv], kind="stable")]
-    voxel_labels = vlab[kv]
-    voxel_starts = np.concatenate([[0], np.cumsum(np.bincount(voxel_labels, minlength=count))[:-1]])
-    return Clusters(labels=labels, count=count, point_counts=point_counts,
-                    voxel_centroids=np.take(centroids, kv, axis=0), voxel_labels=voxel_labels,
-                    voxel_counts=np.take(counts_v, kv),
-                    voxel_starts=voxel_starts.astype(np.int64), members=members, starts=starts)
+    labels[idx] = np.take(vlab, point_vox)
+    return _clusters_from_labels(labels, count, vlab, centroids, counts_v)
 
 
 def _merge_faces(centroids: np.ndarray, vlabel: np.ndarray, config: ClusteringConfig) -> np.ndarray:
@@ -426,22 +412,24 @@ def split_walkers(points: np.ndarray, clusters: Clusters, ground_height: np.ndar
     if (np.bincount(labels[labels >= 0], minlength=count)[number] == 0).any() or (
             np.bincount(vl, minlength=count)[number] == 0).any():
         return clusters  # a walker left without points or voxels: keep the group whole
-    return _renumbered(labels, count, vl, clusters)
+    return _clusters_from_labels(labels, count, vl, clusters.voxel_centroids, clusters.voxel_counts)
 
 
-def _renumbered(labels: np.ndarray, count: int, voxel_labels: np.ndarray, old: Clusters) -> Clusters:
-    """The :class:`Clusters` of point ``labels`` and connectivity-voxel ``voxel_labels`` (the
-    voxel rows of ``old``, relabelled)."""
+def _clusters_from_labels(labels: np.ndarray, count: int, voxel_labels: np.ndarray, voxel_centroids: np.ndarray,
+                          voxel_counts: np.ndarray) -> Clusters:
+    """The :class:`Clusters` of point ``labels`` and connectivity-voxel ``voxel_labels`` (rows of
+    ``voxel_centroids`` / ``voxel_counts``), both numbered ``0 .. count - 1`` and -1 for none."""
     idx = np.flatnonzero(labels >= 0)
     lab = labels[idx]
     order = np.argsort(lab.astype(np.int16) if count < 32767 else lab, kind="stable")  # 16 bits: radix sort
     members = idx[order]
     point_counts = np.bincount(lab, minlength=count).astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(point_counts)[:-1]]).astype(np.int64)
-    vorder = np.argsort(voxel_labels.astype(np.int16) if count < 32767 else voxel_labels, kind="stable")
-    vlab = voxel_labels[vorder].astype(np.int32)
+    kv = np.flatnonzero(voxel_labels >= 0)
+    kv = kv[np.argsort(voxel_labels[kv].astype(np.int16) if count < 32767 else voxel_labels[kv], kind="stable")]
+    vlab = voxel_labels[kv].astype(np.int32)
     voxel_starts = np.concatenate([[0], np.cumsum(np.bincount(vlab, minlength=count))[:-1]]).astype(np.int64)
     return Clusters(labels=labels.astype(np.int32), count=count, point_counts=point_counts,
-                    voxel_centroids=old.voxel_centroids[vorder], voxel_labels=vlab,
-                    voxel_counts=old.voxel_counts[vorder], voxel_starts=voxel_starts,
+                    voxel_centroids=np.take(voxel_centroids, kv, axis=0), voxel_labels=vlab,
+                    voxel_counts=np.take(voxel_counts, kv), voxel_starts=voxel_starts,
                     members=members, starts=starts)
