@@ -64,12 +64,6 @@ def pose_matrix(pose: Any) -> np.ndarray:
 _XYZ = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4")])
 
 
-def to_world(points: np.ndarray, world_T_sensor: np.ndarray) -> np.ndarray:
-    """(N, 3) float32 world-frame points of (N, 3) sensor-frame ``points`` (metres)."""
-    rotation = np.asarray(world_T_sensor[:3, :3], dtype=np.float32)
-    return np.asarray(points, dtype=np.float32) @ rotation.T + np.asarray(world_T_sensor[:3, 3], dtype=np.float32)
-
-
 def cloud(header: Header, xyz: np.ndarray) -> Any:
     """A ``PointCloud2`` with float32 x, y, z (the (N, 3) rows become the points as they are)."""
     rows = np.ascontiguousarray(np.asarray(xyz).reshape(-1, 3), dtype="<f4")

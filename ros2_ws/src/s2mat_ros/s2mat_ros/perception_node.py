@@ -26,6 +26,7 @@ from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header, String
 from visualization_msgs.msg import MarkerArray
 
+from mapping.geometry import transform32
 from s2mat import pointcloud2 as pc2
 from s2mat.errors import PointCloud2Error
 from s2mat.loop_parts import EvidenceQuery, FrameStart, PerceptionHalf
@@ -176,7 +177,7 @@ class PerceptionNode(Node):
         if self.pub_markers.get_subscription_count():
             self.pub_markers.publish(outputs.track_markers(header, tracked.tracks))
         if self.pub_static.get_subscription_count() or self.pub_dynamic_points.get_subscription_count():
-            world = outputs.to_world(frame.points, pose)  # the scan as detection saw it (deskewed)
+            world = transform32(frame.points, pose)  # the scan as detection saw it (deskewed), world frame
             labels = tracked.labels
             static = (labels == PointLabel.STATIC) | (labels == PointLabel.GROUND)
             self.pub_static.publish(outputs.cloud(header, world[static]))
