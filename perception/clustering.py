@@ -249,20 +249,36 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
     # Predicted boxes that hold each other's centres are one object predicted twice (two
     # tracks on one car): they act as one hint, so the object is not cut between them.
     centres_3d = np.array([b.center for b in hints], dtype=np.float64)
-    holds = np.array([box.contains(centres_3d) for box in hints])  # (hint, centre)
+    holds = _in_boxes(hints, centres_3d[None], 0.0)  # (hint, centre)
     np.fill_diagonal(holds, False)
     src, dst = np.nonzero(holds)
     group = _components(len(hints), src, dst)
     n_hint = int(group.max()) + 1
-    # Voxel -> the hint box containing it whose centre is nearest (or -1).
-    owner = np.full(len(centroids), -1, dtype=np.int64)
-    best = np.full(len(centroids), np.inf)
-    for j, box in enumerate(hints):
-        inside = np.flatnonzero(box.contains(centroids, margin=config.hint_margin))
-        d = np.sum((centroids[inside, :2] - box.center[:2]) ** 2, axis=1)
-        closer = d < best[inside]
-        owner[inside[closer]] = group[j]
-        best[inside[closer]] = d[closer]
+    # Voxel -> the hint box containing it whose centre is nearest (the first such hint on
+    # ties), or -1. Candidate (hint, voxel) pairs come from a square around each box (its
+    # half diagonal, a hair wider for rounding) on the voxels sorted by x.
+    n_vox = len(centroids)
+    cx = np.ascontiguousarray(centroids[:, 0])
+    by_x = np.argsort(cx, kind="stable")
+    sorted_x = cx[by_x]
+    half = np.array([b.size for b in hints]) / 2.0 + config.hint_margin
+    reach = np.hypot(half[:, 0], half[:, 1]) * (1 + 1e-9) + 1e-9
+    lo = np.searchsorted(sorted_x, centres_3d[:, 0] - reach, side="left")
+    hi = np.searchsorted(sorted_x, centres_3d[:, 0] + reach, side="right")
+    run = np.maximum(hi - lo, 0)
+    pair_hint = np.repeat(np.arange(len(hints)), run)
+    vox = by_x[np.repeat(lo - np.cumsum(run) + run, run) + np.arange(int(run.sum()))]
+    near = np.abs(centroids[vox, 1] - centres_3d[pair_hint, 1]) <= reach[pair_hint]
+    pair_hint, vox = pair_hint[near], vox[near]
+    inside = _in_boxes(hints, centroids[vox], config.hint_margin, pair_hint)
+    pair_hint, vox = pair_hint[inside], vox[inside]
+    d = np.sum((centroids[vox, :2] - centres_3d[pair_hint, :2]) ** 2, axis=1)
+    order = np.lexsort((pair_hint, d, vox))  # per voxel: nearest centre, then first hint
+    vox, pair_hint = vox[order], pair_hint[order]
+    first = np.ones(len(vox), dtype=bool)
+    np.not_equal(vox[1:], vox[:-1], out=first[1:])
+    owner = np.full(n_vox, -1, dtype=np.int64)
+    owner[vox[first]] = group[pair_hint[first]]
     claimed = owner >= 0
     if not claimed.any():
         return vlabel
@@ -287,6 +303,26 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
     # Compact numbering so that empty labels cost nothing downstream.
     _, out = np.unique(out, return_inverse=True)
     return out.astype(np.int32)
+
+
+def _in_boxes(boxes: list[Box3D], points: np.ndarray, margin: float, which: np.ndarray | None = None) -> np.ndarray:
+    """``Box3D.contains`` of many boxes at once, with the same arithmetic per point: with
+    ``which`` (M,), whether each of the (M, 3) ``points`` lies in box ``which[i]`` grown by
+    ``margin``; without, the (len(boxes), M) table of every box against every point of the
+    (1, M, 3) ``points``."""
+    centre = np.array([b.center for b in boxes], dtype=np.float64)
+    c = np.array([np.cos(b.yaw) for b in boxes])
+    s = np.array([np.sin(b.yaw) for b in boxes])
+    half = np.array([b.size for b in boxes]) / 2.0 + margin
+    if which is None:
+        d = points - centre[:, None, :]
+        c, s, half = c[:, None], s[:, None], half[:, None, :]
+    else:
+        d = points - centre[which]
+        c, s, half = c[which], s[which], half[which]
+    local_x = c * d[..., 0] + s * d[..., 1]
+    local_y = -s * d[..., 0] + c * d[..., 1]
+    return (np.abs(local_x) <= half[..., 0]) & (np.abs(local_y) <= half[..., 1]) & (np.abs(d[..., 2]) <= half[..., 2])
 
 
 # Walkers side by side touch at 0.4 m voxels; their upper bodies (above WALKER_CHEST over the
