@@ -74,6 +74,27 @@ def _dense_buffers(size: int) -> tuple[np.ndarray, np.ndarray]:
     return cached
 
 
+def stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` of non-negative integer ``keys``, by a radix sort on
+    16-bit digits (least significant first; numpy sorts 16-bit keys by radix, far faster than
+    its comparison sorts of wider ones)."""
+    keys = np.asarray(keys)
+    top = int(keys.max()) if len(keys) else 0
+    if top < 0 or keys.dtype.kind not in "iu" or top >= 1 << 62:
+        return np.argsort(keys, kind="stable")
+    order = None
+    shift = 0
+    while True:
+        digit = ((keys >> shift) & 0xFFFF).astype(np.uint16) if shift or top >= 1 << 16 else keys.astype(np.uint16)
+        if order is None:
+            order = np.argsort(digit, kind="stable")
+        else:
+            order = order[np.argsort(digit[order], kind="stable")]
+        shift += 16
+        if top >> shift == 0:
+            return order
+
+
 def _grid_shape(config: ClusteringConfig) -> tuple[int, int, int]:
     n_xy = int(np.ceil(2 * config.max_range / config.voxel_size)) + 3
     n_z = int(np.ceil((config.max_z - config.min_z) / config.voxel_size)) + 3

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perception.boxes import BoxArrays, complete_boxes, fit_boxes, fit_headings, guess_classes
-from perception.clustering import Clusters, cluster_points, split_walkers
+from perception.clustering import Clusters, cluster_points, split_walkers, stable_argsort
 from perception.config import ClusteringConfig, DetectionConfig
 from perception.ground import GroundModel
 from perception.map_query import MapQuery
@@ -298,18 +298,24 @@ def _fit(points: np.ndarray, clusters: Clusters, config: DetectionConfig,
     return oversized, fit_boxes(points, clusters.members, clusters.starts, headings)
 
 
-def _first_per_owner_and_voxel(owner: np.ndarray, keys: np.ndarray) -> np.ndarray:
+def _first_per_owner_and_voxel(owner: np.ndarray, keys: list[np.ndarray]) -> np.ndarray:
     """Row of the first occurrence of each distinct (owner, voxel) pair, in (owner, voxel)
-    order: ``owner`` (M,) non-negative ints, ``keys`` (M, 3) int voxel indices. The pair is
-    packed into one int64 (voxel indices relative to their minimum), so the sort is 1-D."""
+    order: ``owner`` (M,) non-negative ints, ``keys`` three (M,) int voxel index columns. The
+    pair is packed into one int64 (voxel indices relative to their minimum), so the sort is
+    1-D (and a radix sort)."""
     if len(owner) == 0:
         return np.zeros(0, dtype=np.int64)
-    rel = keys - keys.min(axis=0)
-    span = rel.max(axis=0) + 1
-    if float(owner.max() + 1) * float(np.prod(span.astype(np.float64))) >= 2.0**62:
-        return np.unique(np.column_stack([owner, keys]), axis=0, return_index=True)[1]
-    packed = ((owner * span[0] + rel[:, 0]) * span[1] + rel[:, 1]) * span[2] + rel[:, 2]
-    return np.unique(packed, return_index=True)[1]
+    rel = [k - k.min() for k in keys]
+    span = [int(r.max()) + 1 for r in rel]
+    if float(owner.max() + 1) * float(span[0]) * float(span[1]) * float(span[2]) >= 2.0**62:
+        return np.unique(np.column_stack([owner, *keys]), axis=0, return_index=True)[1]
+    packed = ((owner * span[0] + rel[0]) * span[1] + rel[1]) * span[2] + rel[2]
+    order = stable_argsort(packed)
+    ordered = packed[order]
+    first = np.empty(len(ordered), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return order[first]
 
 
 OPEN_ABOVE_HEIGHTS = (0.3, 0.5)  # metres above a column's top connectivity-voxel centroid
@@ -352,7 +358,7 @@ def _map_shares(static_map: MapQuery, clusters: Clusters, points: np.ndarray, wo
     else:
         world = np.asarray(points)[clusters.members].astype(np.float64) @ rot.T + t
         owner = np.repeat(np.arange(k, dtype=np.int64), clusters.point_counts)
-        keys = np.floor(world / static_map.voxel_size).astype(np.int64)
+        keys = [np.floor(world[:, i] / static_map.voxel_size).astype(np.int64) for i in range(3)]
         first = _first_per_owner_and_voxel(owner, keys)
         samples, owner = world[first], owner[first]
     column_owner, top = _top_of_columns(clusters, tested, cluster_voxel)
