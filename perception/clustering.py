@@ -317,13 +317,19 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
     free = ~claimed & whole[vlabel]
     if free.any():
         fidx = np.flatnonzero(free)
-        touches = table[vlabel[fidx]] > 0  # (F, n_hint)
-        d = np.sum((centroids[fidx, None, :2] - centres_3d[None, :, :2]) ** 2, axis=2)
-        d[~touches[:, group]] = np.inf
-        out[fidx] = n_raw + group[np.argmin(d, axis=1)]
-    # Compact numbering so that empty labels cost nothing downstream.
-    _, out = np.unique(out, return_inverse=True)
-    return out.astype(np.int32)
+        # The (free voxel, hint) pairs whose hint the voxel's cluster touches, by voxel then
+        # hint; per voxel the nearest such hint centre, the first on ties.
+        row, hint = np.nonzero(table[vlabel[fidx]][:, group] > 0)
+        d = np.sum((centroids[fidx[row], :2] - centres_3d[hint, :2]) ** 2, axis=1)
+        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+        nearest = d == np.repeat(np.minimum.reduceat(d, starts), np.diff(np.append(starts, len(d))))
+        pick = np.flatnonzero(nearest)
+        pick = pick[np.r_[True, row[pick][1:] != row[pick][:-1]]]
+        out[fidx[row[pick]]] = n_raw + group[hint[pick]]
+    # Compact numbering (as np.unique's inverse) so that empty labels cost nothing downstream.
+    present = np.zeros(n_raw + n_hint, dtype=bool)
+    present[out] = True
+    return (np.cumsum(present) - 1)[out].astype(np.int32)
 
 
 def _in_boxes(boxes: list[Box3D], points: np.ndarray, margin: float, which: np.ndarray | None = None) -> np.ndarray:
