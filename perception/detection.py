@@ -356,11 +356,13 @@ def _map_shares(static_map: MapQuery, clusters: Clusters, points: np.ndarray, wo
         samples = clusters.voxel_centroids @ rot.T + t
         owner = clusters.voxel_labels.astype(np.int64)
     else:
-        world = np.asarray(points)[clusters.members].astype(np.float64) @ rot.T + t
+        world = np.take(np.asarray(points), clusters.members, axis=0).astype(np.float64) @ rot.T
+        for i in range(3):  # column by column: a broadcast over rows of 3 is far slower
+            world[:, i] += t[i]
         owner = np.repeat(np.arange(k, dtype=np.int64), clusters.point_counts)
         keys = [np.floor(world[:, i] / static_map.voxel_size).astype(np.int64) for i in range(3)]
         first = _first_per_owner_and_voxel(owner, keys)
-        samples, owner = world[first], owner[first]
+        samples, owner = np.take(world, first, axis=0), owner[first]
     column_owner, top = _top_of_columns(clusters, tested, cluster_voxel)
     above = np.concatenate([top + np.array([0.0, 0.0, h]) for h in OPEN_ABOVE_HEIGHTS]) @ rot.T + t
     query = np.concatenate([samples, above])
