@@ -191,7 +191,7 @@ def _merge_faces(centroids: np.ndarray, vlabel: np.ndarray, config: ClusteringCo
     n_raw = int(vlabel.max()) + 1 if len(vlabel) else 0
     if n_raw < 2:
         return vlabel
-    order = np.argsort(vlabel, kind="stable")
+    order = stable_argsort(vlabel)
     lab = np.take(vlabel, order)
     change = np.empty(len(lab), dtype=bool)
     change[0] = True
@@ -213,7 +213,7 @@ def _merge_faces(centroids: np.ndarray, vlabel: np.ndarray, config: ClusteringCo
     a_lo = np.minimum.reduceat(rel, starts) + ref - pad
     a_hi = np.maximum.reduceat(rel, starts) + ref + pad
     # Only components small enough to be one face of a vehicle take part.
-    small = np.flatnonzero((r_hi - r_lo <= config.merge_max_length) & (run >= 2))
+    small = np.flatnonzero((r_hi - r_lo <= config.merge_max_length) & (run >= 2) & (z_hi - z_lo <= FACE_MAX_HEIGHT))
     if len(small) < 2:
         return vlabel
     i, j = np.triu_indices(len(small), k=1)
@@ -227,7 +227,6 @@ def _merge_faces(centroids: np.ndarray, vlabel: np.ndarray, config: ClusteringCo
     ok = overlap >= 0.5 * narrow
     ok &= (r_lo[b] - r_hi[a] <= config.merge_gap) & (r_hi[b] - r_lo[a] <= config.merge_max_length)
     ok &= (z_hi[b] >= z_hi[a] + config.merge_rise) & (z_lo[b] > z_lo[a])
-    ok &= (z_hi[a] - z_lo[a] <= FACE_MAX_HEIGHT) & (z_hi[b] - z_lo[b] <= FACE_MAX_HEIGHT)
     if not ok.any():
         return vlabel
     first = np.take(lab, starts)
