@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
+from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from perception.config import ClusteringConfig
@@ -140,19 +140,18 @@ def cluster_points(points: np.ndarray, ground_mask: np.ndarray | None, config: C
         lookup[vox] = np.arange(n_vox, dtype=np.int32)
         point_vox = np.take(lookup, flat)
 
-        # Connected components of the voxel adjacency graph.
-        src, dst = [], []
-        steps = (_HALF_NEIGHBOURS * np.array([ny * nz, nz, 1])).sum(axis=1)
-        for step in steps:
-            nb = vox + step
-            hit = np.flatnonzero(np.take(occupied, nb))
-            src.append(hit)
-            dst.append(np.take(lookup, np.take(nb, hit)))
+        # Connected components of the voxel adjacency graph, built directly in the compressed
+        # sparse row form (one row per voxel: its occupied half-neighbours) with the float64
+        # weights scipy works on, which spares it two conversions.
+        steps = (_HALF_NEIGHBOURS * np.array([ny * nz, nz, 1])).sum(axis=1).astype(np.int32)
+        nb = vox[:, None] + steps  # (V, 13) neighbour cells
+        hit = np.take(occupied, nb)
+        neighbours = np.take(lookup, nb[hit])
     finally:
         occupied[flat] = False
-    src_a = np.concatenate(src) if src else np.zeros(0, np.int32)
-    dst_a = np.concatenate(dst) if dst else np.zeros(0, np.int32)
-    graph = coo_matrix((np.ones(len(src_a), dtype=np.int8), (src_a, dst_a)), shape=(n_vox, n_vox))
+    indptr = np.zeros(n_vox + 1, dtype=np.int32)
+    np.cumsum(np.count_nonzero(hit, axis=1), out=indptr[1:])
+    graph = csr_matrix((np.ones(len(neighbours)), neighbours, indptr), shape=(n_vox, n_vox))
     _, vlabel = connected_components(graph, directed=False)
     vlabel = vlabel.astype(np.int32)
 

@@ -155,7 +155,7 @@ def fit_ground(points: np.ndarray, config: GroundConfig | None = None) -> Ground
     all_finite = bool(finite.all())
     if not all_finite:
         x, y, z = (np.where(finite, v, np.float32(0.0)) for v in (x, y, z))
-    bins = _bin_index(x, y, grid)
+    bins = _bin_index(x, y, grid).astype(np.intp)  # the index type of np.take (int32 is converted per call)
 
     # Fit on a stride of the scan sorted by bin, in coordinates relative to each bin's
     # centre; seeds are the lowest points of every bin, ignoring returns far below any
