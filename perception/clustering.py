@@ -215,8 +215,17 @@ def _merge_faces(centroids: np.ndarray, vlabel: np.ndarray, config: ClusteringCo
     small = np.flatnonzero((r_hi - r_lo <= config.merge_max_length) & (run >= 2) & (z_hi - z_lo <= FACE_MAX_HEIGHT))
     if len(small) < 2:
         return vlabel
-    i, j = np.triu_indices(len(small), k=1)
-    i, j = small[i], small[j]
+    # Candidate pairs: the pair test below needs their nearest ranges within
+    # merge_max_length (a hair more here for rounding); each pair once, as (i, j) with i
+    # before j in ``small``.
+    by_range = np.argsort(r_lo[small], kind="stable")
+    near_range = r_lo[small][by_range]
+    reach = np.searchsorted(near_range, near_range + (config.merge_max_length + 1e-6), side="right")
+    per = np.maximum(reach - np.arange(len(small)) - 1, 0)
+    p = np.repeat(np.arange(len(small)), per)
+    q = p + 1 + np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per)
+    p, q = by_range[p], by_range[q]
+    i, j = small[np.minimum(p, q)], small[np.maximum(p, q)]
     near_first = r_lo[i] <= r_lo[j]
     a, b = np.where(near_first, i, j), np.where(near_first, j, i)  # a nearer, b farther
     da = (a_lo[b] - ref[a] + np.pi) % (2 * np.pi) - np.pi + ref[a]  # b's interval near a's angles
