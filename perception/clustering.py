@@ -173,8 +173,11 @@ def cluster_points(points: np.ndarray, ground_mask: np.ndarray | None, config: C
     vlab = np.take(compact, vlabel)
     count = int(keep.sum())
     labels = np.full(n, -1, dtype=np.int32)
-    labels[idx] = np.take(vlab, point_vox)
-    return _clusters_from_labels(labels, count, vlab, centroids, counts_v)
+    point_label = np.take(vlab, point_vox)
+    labels[idx] = point_label
+    clustered = point_label >= 0
+    return _clusters_from_labels(labels, count, vlab, centroids, counts_v, clustered=np.compress(clustered, idx),
+                                 point_counts=pcount[keep])
 
 
 def _merge_faces(centroids: np.ndarray, vlabel: np.ndarray, config: ClusteringConfig) -> np.ndarray:
@@ -486,20 +489,25 @@ def split_walkers(points: np.ndarray, clusters: Clusters, ground_height: np.ndar
 
 
 def _clusters_from_labels(labels: np.ndarray, count: int, voxel_labels: np.ndarray, voxel_centroids: np.ndarray,
-                          voxel_counts: np.ndarray) -> Clusters:
+                          voxel_counts: np.ndarray, clustered: np.ndarray | None = None,
+                          point_counts: np.ndarray | None = None) -> Clusters:
     """The :class:`Clusters` of point ``labels`` and connectivity-voxel ``voxel_labels`` (rows of
-    ``voxel_centroids`` / ``voxel_counts``), both numbered ``0 .. count - 1`` and -1 for none."""
-    idx = np.flatnonzero(labels >= 0)
-    lab = labels[idx]
+    ``voxel_centroids`` / ``voxel_counts``), both numbered ``0 .. count - 1`` and -1 for none.
+    A caller that knows them passes the (ascending) indices of the labelled points and the
+    points per cluster."""
+    idx = np.flatnonzero(labels >= 0) if clustered is None else clustered
+    lab = np.take(labels, idx)
     order = np.argsort(lab.astype(np.int16) if count < 32767 else lab, kind="stable")  # 16 bits: radix sort
-    members = idx[order]
-    point_counts = np.bincount(lab, minlength=count).astype(np.int64)
+    members = np.take(idx, order)
+    if point_counts is None:
+        point_counts = np.bincount(lab, minlength=count)
+    point_counts = point_counts.astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(point_counts)[:-1]]).astype(np.int64)
     kv = np.flatnonzero(voxel_labels >= 0)
     kv = kv[np.argsort(voxel_labels[kv].astype(np.int16) if count < 32767 else voxel_labels[kv], kind="stable")]
     vlab = voxel_labels[kv].astype(np.int32)
     voxel_starts = np.concatenate([[0], np.cumsum(np.bincount(vlab, minlength=count))[:-1]]).astype(np.int64)
-    return Clusters(labels=labels.astype(np.int32), count=count, point_counts=point_counts,
+    return Clusters(labels=labels.astype(np.int32, copy=False), count=count, point_counts=point_counts,
                     voxel_centroids=np.take(voxel_centroids, kv, axis=0), voxel_labels=vlab,
                     voxel_counts=np.take(voxel_counts, kv), voxel_starts=voxel_starts,
                     members=members, starts=starts)
