@@ -85,7 +85,9 @@ def stable_argsort(keys: np.ndarray) -> np.ndarray:
     order = None
     shift = 0
     while True:
-        digit = ((keys >> shift) & 0xFFFF).astype(np.uint16) if shift or top >= 1 << 16 else keys.astype(np.uint16)
+        # The last digit in 8 bits when it fits (fewer radix passes).
+        narrow = np.uint8 if top >> shift < 1 << 8 else np.uint16
+        digit = ((keys >> shift) & 0xFFFF).astype(narrow) if shift or top >= 1 << 16 else keys.astype(narrow)
         if order is None:
             order = np.argsort(digit, kind="stable")
         else:

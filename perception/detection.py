@@ -310,12 +310,19 @@ def _first_per_owner_and_voxel(owner: np.ndarray, keys: list[np.ndarray]) -> np.
     if float(owner.max() + 1) * float(span[0]) * float(span[1]) * float(span[2]) >= 2.0**62:
         return np.unique(np.column_stack([owner, *keys]), axis=0, return_index=True)[1]
     packed = ((owner * span[0] + rel[0]) * span[1] + rel[1]) * span[2] + rel[2]
+    # A row that repeats the pair of the row before it is never a first occurrence: only
+    # the others are sorted.
+    new = np.empty(len(packed), dtype=bool)
+    new[0] = True
+    np.not_equal(packed[1:], packed[:-1], out=new[1:])
+    rows = np.flatnonzero(new)
+    packed = np.take(packed, rows)
     order = stable_argsort(packed)
-    ordered = packed[order]
+    ordered = np.take(packed, order)
     first = np.empty(len(ordered), dtype=bool)
     first[0] = True
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    return order[first]
+    return np.take(rows, order[first])
 
 
 OPEN_ABOVE_HEIGHTS = (0.3, 0.5)  # metres above a column's top connectivity-voxel centroid
