@@ -80,7 +80,7 @@ def budget_table(text: str) -> list[str]:
                    f"({parts(STEP_PHASES[node])}) + node {overhead:.1f} ({parts(NODE_PHASES[node])}) "
                    f"+ waiting {wait:.1f} ({parts(WAIT_PHASES[node])})")
         if node == "mapping":
-            out.append(f"{'':10s} of evidence + publish: waiting for the map's background integration "
+            out.append(f"{'':10s} of evidence, register and finish: waiting for background work "
                        f"{med('map_wait'):.1f}; before the frame: decoded on arrival in {med('decode'):.1f} ms "
                        f"(while idle), queued {med('queued'):.1f} ms")
     return out
