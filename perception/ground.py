@@ -157,9 +157,10 @@ def fit_ground(points: np.ndarray, config: GroundConfig | None = None) -> Ground
         x, y, z = (np.where(finite, v, np.float32(0.0)) for v in (x, y, z))
     bins = _bin_index(x, y, grid).astype(np.intp)  # the index type of np.take (int32 is converted per call)
 
-    # Fit on a stride of the scan sorted by bin, in coordinates relative to each bin's
-    # centre; seeds are the lowest points of every bin, ignoring returns far below any
-    # plausible ground (multipath).
+    # Fit on a stride of the scan, in coordinates relative to each bin's centre; seeds are
+    # the lowest points of every bin, ignoring returns far below any plausible ground
+    # (multipath). Points stay in scan order: each bin's sums run over its points in that
+    # order whatever the other bins' points between them.
     tan_slope = np.tan(np.radians(config.max_slope_deg))
     step = config.fit_stride
     sb = bins[::step]
@@ -169,19 +170,16 @@ def fit_ground(points: np.ndarray, config: GroundConfig | None = None) -> Ground
         ok &= finite[::step]
     keep = np.flatnonzero(ok)
     sb = np.take(sb, keep)
-    order = np.argsort(sb.astype(np.int16) if n_bins < 32767 else sb, kind="stable")
-    idx = np.take(keep, order) * step
-    sb = np.take(sb, order)
+    idx = keep * step
     lx = np.take(x, idx) - np.take(grid.bin_x, sb)
     ly = np.take(y, idx) - np.take(grid.bin_y, sb)
     lz = np.take(z, idx) + np.float32(config.sensor_height)
     per_bin = np.bincount(sb, minlength=n_bins)
     occupied = np.flatnonzero(per_bin)
-    run = per_bin[occupied]
-    starts = np.cumsum(run) - run
-    n_occ = len(starts)
-    k = np.repeat(np.arange(n_occ), run)
-    lowest = np.minimum.reduceat(lz, starts)
+    n_occ = len(occupied)
+    k = np.take(np.cumsum(per_bin > 0) - 1, sb)  # the bin's rank among the occupied ones
+    lowest = np.full(n_occ, np.inf, dtype=lz.dtype)
+    np.minimum.at(lowest, k, lz)
     sel = lz <= np.take(lowest, k) + np.float32(config.seed_band)
     plane, rms, count = _fit_planes(lx[sel], ly[sel], lz[sel], k[sel], n_occ)
     for _ in range(config.refine_iterations):
