@@ -229,29 +229,39 @@ def _propagate(planes: np.ndarray, mean: np.ndarray, plausible: np.ndarray, grid
     oa, ob, oc, anchor = np.empty(n), np.empty(n), np.empty(n), np.zeros(n)
     offsets = grid.offsets.tolist()
     for ring in range(len(grid.sectors)):
-        lo, hi = offsets[ring], offsets[ring + 1]
+        ring_bins = slice(offsets[ring], offsets[ring + 1])
         if ring == 0:
-            ra, rb, rc = np.zeros(hi - lo), np.zeros(hi - lo), np.full(hi - lo, -config.sensor_height)
-            ref_anchor = np.zeros(hi - lo)
-            tol = np.full(hi - lo, config.elevation_tolerance)  # the mounting height is known
+            m = offsets[1]
+            ra, rb, rc = np.zeros(m), np.zeros(m), np.full(m, -config.sensor_height)
+            ref_anchor = np.zeros(m)
+            tol = np.full(m, config.elevation_tolerance)  # the mounting height is known
         else:
-            par = grid.parent[lo:hi]
-            ra, rb, rc = oa[par], ob[par], oc[par]
-            ref_anchor = anchor[par]
-            tol = config.elevation_tolerance + tan_change * np.maximum(r_c[lo:hi] - ref_anchor, 0.0)
-        x, y = bx[lo:hi], by[lo:hi]
-        expected = ra * x + rb * y + rc  # the nearer ring's ground height at the bin centre
-        bend = np.hypot(pa[lo:hi] - ra, pb[lo:hi] - rb)
-        ok = plausible[lo:hi] & (np.abs(cz[lo:hi] - expected) <= tol) & (bend <= tan_bend)
+            par = grid.parent[ring_bins]
+            ra, rb, rc, ref_anchor = oa[par], ob[par], oc[par], anchor[par]
+            grow = r_c[ring_bins] - ref_anchor
+            np.maximum(grow, 0.0, out=grow)
+            grow *= tan_change
+            tol = config.elevation_tolerance + grow
+        x, y = bx[ring_bins], by[ring_bins]
+        expected = ra * x  # the nearer ring's ground height at the bin centre
+        expected += rb * y
+        expected += rc
+        step = cz[ring_bins] - expected
+        np.abs(step, out=step)
+        ok = step <= tol
+        ok &= np.hypot(pa[ring_bins] - ra, pb[ring_bins] - rb) <= tan_bend
+        ok &= plausible[ring_bins]
         # A bin without its own plane inherits the reference with its grade halved, pinned
         # at the bin centre, so that a grade is not extrapolated across many empty rings.
         ia, ib = INHERIT_DAMPING * ra, INHERIT_DAMPING * rb
-        ic = expected - ia * x - ib * y
-        oa[lo:hi] = np.where(ok, pa[lo:hi], ia)
-        ob[lo:hi] = np.where(ok, pb[lo:hi], ib)
-        oc[lo:hi] = np.where(ok, pc[lo:hi], ic)
-        anchor[lo:hi] = np.where(ok, r_c[lo:hi], ref_anchor)
-        accepted[lo:hi] = ok
+        ic = expected - ia * x
+        ic -= ib * y
+        np.copyto(ia, pa[ring_bins], where=ok)
+        np.copyto(ib, pb[ring_bins], where=ok)
+        np.copyto(ic, pc[ring_bins], where=ok)
+        np.copyto(ref_anchor, r_c[ring_bins], where=ok)
+        oa[ring_bins], ob[ring_bins], oc[ring_bins], anchor[ring_bins] = ia, ib, ic, ref_anchor
+        accepted[ring_bins] = ok
     return np.stack([oa, ob, oc], axis=1), accepted
 
 
