@@ -25,7 +25,13 @@ import numpy as np
 from mapping.config import StaticMapConfig
 from mapping.errors import ScanError
 from mapping.geometry import squared_norms, transform, transform32
-from mapping.parallel import MIN_ROWS_PER_THREAD, map_items, map_row_chunks, resolve_threads
+from mapping.parallel import (
+    MIN_ROWS_PER_THREAD,
+    alongside,
+    map_items,
+    map_row_chunks,
+    resolve_threads,
+)
 from mapping.range_image import RangeImage
 from mapping.voxel_keys import lookup, point_keys, unpack
 from mapping.voxel_table import VoxelTable
@@ -107,9 +113,9 @@ class StaticMap:
         if not valid.any():
             log.warning("static map: scan %d has no valid points; skipped", self.frames)
             return None
-        image = RangeImage(pts[valid], np.deg2rad(cfg.azimuth_resolution_deg),
-                           np.deg2rad(cfg.elevation_resolution_deg), cfg.neighbourhood,
-                           beams=cfg.beam_radius is not None)
+        # The range image is built beside the hits (both mostly numpy, which releases the GIL).
+        image = alongside(self.threads, RangeImage, pts[valid], np.deg2rad(cfg.azimuth_resolution_deg),
+                          np.deg2rad(cfg.elevation_resolution_deg), cfg.neighbourhood, cfg.beam_radius is not None)
 
         # Hits of this scan: static points, grouped per voxel.
         world = transform(pts[valid & static], pose)
@@ -122,7 +128,7 @@ class StaticMap:
         if len(keys):  # per column: 1-D gathers and sums are several times faster than row-wise ones
             for axis in range(3):
                 sums[:, axis] = np.add.reduceat(world[:, axis].take(order), starts)
-        return ScanEvidence(image, np.linalg.inv(pose), pose[:3, 3].copy(), sorted_keys[starts], counts, sums)
+        return ScanEvidence(image(), np.linalg.inv(pose), pose[:3, 3].copy(), sorted_keys[starts], counts, sums)
 
     def apply(self, scan: ScanEvidence) -> None:
         """The second part of :meth:`integrate`: the scan's free space and hits enter the map."""
