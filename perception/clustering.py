@@ -282,7 +282,9 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
     # Predicted boxes that hold each other's centres are one object predicted twice (two
     # tracks on one car): they act as one hint, so the object is not cut between them.
     centres_3d = np.array([b.center for b in hints], dtype=np.float64)
-    holds = _in_boxes(hints, centres_3d[None], 0.0)  # (hint, centre)
+    boxes = (centres_3d, np.array([np.cos(b.yaw) for b in hints]), np.array([np.sin(b.yaw) for b in hints]),
+             np.array([b.size for b in hints]))
+    holds = _in_boxes(boxes, centres_3d[None], 0.0)  # (hint, centre)
     np.fill_diagonal(holds, False)
     src, dst = np.nonzero(holds)
     group = _components(len(hints), src, dst)
@@ -294,7 +296,7 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
     cx = np.ascontiguousarray(centroids[:, 0])
     by_x = np.argsort(cx, kind="stable")
     sorted_x = cx[by_x]
-    half = np.array([b.size for b in hints]) / 2.0 + config.hint_margin
+    half = boxes[3] / 2.0 + config.hint_margin
     reach = np.hypot(half[:, 0], half[:, 1]) * (1 + 1e-9) + 1e-9
     lo = np.searchsorted(sorted_x, centres_3d[:, 0] - reach, side="left")
     hi = np.searchsorted(sorted_x, centres_3d[:, 0] + reach, side="right")
@@ -303,21 +305,26 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
     vox = by_x[np.repeat(lo - np.cumsum(run) + run, run) + np.arange(int(run.sum()))]
     near = np.abs(centroids[vox, 1] - centres_3d[pair_hint, 1]) <= reach[pair_hint]
     pair_hint, vox = pair_hint[near], vox[near]
-    inside = _in_boxes(hints, centroids[vox], config.hint_margin, pair_hint)
+    inside = _in_boxes(boxes, centroids[vox], config.hint_margin, pair_hint)
     pair_hint, vox = pair_hint[inside], vox[inside]
-    d = np.sum((centroids[vox, :2] - centres_3d[pair_hint, :2]) ** 2, axis=1)
-    order = np.lexsort((pair_hint, d, vox))  # per voxel: nearest centre, then first hint
-    vox, pair_hint = vox[order], pair_hint[order]
-    first = np.ones(len(vox), dtype=bool)
-    np.not_equal(vox[1:], vox[:-1], out=first[1:])
     owner = np.full(n_vox, -1, dtype=np.int64)
-    owner[vox[first]] = group[pair_hint[first]]
+    if len(vox):
+        d = np.sum((centroids[vox, :2] - centres_3d[pair_hint, :2]) ** 2, axis=1)
+        # Per voxel (pairs grouped by voxel, hints in order within): the nearest centre,
+        # the first hint on ties.
+        order = stable_argsort(vox)
+        vox, pair_hint, d = vox[order], pair_hint[order], d[order]
+        starts = np.flatnonzero(np.r_[True, vox[1:] != vox[:-1]])
+        nearest = np.flatnonzero(d == np.repeat(np.minimum.reduceat(d, starts), np.diff(np.append(starts, len(d)))))
+        nearest = nearest[np.r_[True, vox[nearest][1:] != vox[nearest][:-1]]]
+        owner[vox[nearest]] = group[pair_hint[nearest]]
     claimed = owner >= 0
     if not claimed.any():
         return vlabel
-    # Points of each raw cluster inside each hint, and in total.
-    table = np.zeros((n_raw, n_hint))
-    np.add.at(table, (vlabel[claimed], owner[claimed]), counts[claimed])
+    # Points of each raw cluster inside each hint (whole counts: any order sums them
+    # exactly), and in total.
+    table = np.bincount(vlabel[claimed] * n_hint + owner[claimed], counts[claimed],
+                        n_raw * n_hint).reshape(n_raw, n_hint)
     total = np.bincount(vlabel, counts, n_raw)
     inside_share = table.sum(axis=1) / np.maximum(total, 1)
     # Clusters mostly inside hints follow them whole: each free voxel joins the nearest
@@ -344,15 +351,15 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
     return (np.cumsum(present) - 1)[out].astype(np.int32)
 
 
-def _in_boxes(boxes: list[Box3D], points: np.ndarray, margin: float, which: np.ndarray | None = None) -> np.ndarray:
-    """``Box3D.contains`` of many boxes at once, with the same arithmetic per point: with
-    ``which`` (M,), whether each of the (M, 3) ``points`` lies in box ``which[i]`` grown by
-    ``margin``; without, the (len(boxes), M) table of every box against every point of the
+def _in_boxes(boxes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], points: np.ndarray, margin: float,
+              which: np.ndarray | None = None) -> np.ndarray:
+    """``Box3D.contains`` of many boxes at once, with the same arithmetic per point. ``boxes``
+    holds the boxes' centres (B, 3), cosines and sines of their yaws (B,) and sizes (B, 3).
+    With ``which`` (M,), whether each of the (M, 3) ``points`` lies in box ``which[i]`` grown
+    by ``margin``; without, the (B, M) table of every box against every point of the
     (1, M, 3) ``points``."""
-    centre = np.array([b.center for b in boxes], dtype=np.float64)
-    c = np.array([np.cos(b.yaw) for b in boxes])
-    s = np.array([np.sin(b.yaw) for b in boxes])
-    half = np.array([b.size for b in boxes]) / 2.0 + margin
+    centre, c, s, size = boxes
+    half = size / 2.0 + margin
     if which is None:
         d = points - centre[:, None, :]
         c, s, half = c[:, None], s[:, None], half[:, None, :]
