@@ -295,7 +295,7 @@ class StaticMap:
         answered while the scan still waits to be applied."""
         keys, _, live_rows, _ = self._voxels_of(points_world)
         part = StaticMap.__new__(StaticMap)
-        part.config, part.max_range, part.voxel_size, part.threads = self.config, self.max_range, self.voxel_size, 1
+        part.config, part.max_range, part.voxel_size, part.threads = self.config, self.max_range, self.voxel_size, self.threads
         part.live = self.live.take(live_rows[live_rows >= 0])  # a copy: applying the scan changes it
         part.archive = self.archive  # replaced, never changed in place, when voxels come back from it
         part.history = deque(self.history, maxlen=self.history.maxlen)
