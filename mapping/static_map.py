@@ -14,6 +14,7 @@ frame. Units are metres.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections import deque
@@ -294,12 +295,9 @@ class StaticMap:
         code. Costs a few thousand voxels' work instead of the whole map's, so a query can be
         answered while the scan still waits to be applied."""
         keys, _, live_rows, _ = self._voxels_of(points_world)
-        part = StaticMap.__new__(StaticMap)
-        part.config, part.max_range, part.voxel_size, part.threads = self.config, self.max_range, self.voxel_size, self.threads
+        part = copy.copy(self)  # shares the archive: applying replaces it, never changes it in place
         part.live = self.live.take(live_rows[live_rows >= 0])  # a copy: applying the scan changes it
-        part.archive = self.archive  # replaced, never changed in place, when voxels come back from it
         part.history = deque(self.history, maxlen=self.history.maxlen)
-        part.frames, part.sensor_position = self.frames, self.sensor_position
         part.apply(scan.restricted(np.isin(scan.keys, keys, assume_unique=True)))
         return part.evidence(points_world)
 
