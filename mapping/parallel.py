@@ -35,15 +35,6 @@ def _parts(count: int, workers: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def alongside(threads: int, fn: Callable[..., T], *args: object) -> Callable[[], T]:
-    """Start ``fn(*args)`` on the pool (with ``threads`` > 1; otherwise call it now) while the
-    caller goes on; the returned function gives its result (re-raising its error)."""
-    if threads <= 1:
-        result = fn(*args)
-        return lambda: result
-    return _pool(threads).submit(fn, *args).result
-
-
 def map_row_chunks(fn: Callable[[slice], T], rows: int, threads: int) -> list[T]:
     """``fn`` applied to consecutive slices covering ``range(rows)``, one per thread (a single
     slice when ``rows`` is small or ``threads`` is 1), results in slice order."""

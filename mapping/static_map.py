@@ -14,11 +14,9 @@ frame. Units are metres.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 from collections import deque
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,46 +24,12 @@ import numpy as np
 from mapping.config import StaticMapConfig
 from mapping.errors import ScanError
 from mapping.geometry import squared_norms, transform, transform32
-from mapping.parallel import (
-    MIN_ROWS_PER_THREAD,
-    alongside,
-    map_items,
-    map_row_chunks,
-    resolve_threads,
-)
+from mapping.parallel import MIN_ROWS_PER_THREAD, map_items, map_row_chunks, resolve_threads
 from mapping.range_image import RangeImage
 from mapping.voxel_keys import lookup, point_keys, unpack
 from mapping.voxel_table import VoxelTable
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ScanEvidence:
-    """One scan prepared for the map (:meth:`StaticMap.prepare`): its range image and pose, and
-    the distinct voxels its static points hit (sorted keys, point counts, world-frame sums)."""
-
-    image: RangeImage
-    sensor_T_world: np.ndarray  # 4x4
-    position: np.ndarray  # (3,) sensor position, world frame
-    keys: np.ndarray  # (K,) int64, sorted
-    counts: np.ndarray  # (K,) int32
-    sums: np.ndarray  # (K, 3) float64, metres
-
-    def restricted(self, keep: np.ndarray) -> ScanEvidence:
-        """The same scan with only the hit voxels ``keep`` (bool over ``keys``)."""
-        return replace(self, keys=self.keys[keep], counts=self.counts[keep], sums=self.sums[keep])
-
-
-@dataclass
-class _ScanPlan:
-    """The changes one scan makes to the map (:meth:`StaticMap._plan`), for :meth:`StaticMap._commit`."""
-
-    scan: ScanEvidence
-    rows: np.ndarray  # (K,) live row of each voxel it hit (scan.keys), -1 for new ones
-    seen: np.ndarray  # live rows it saw through (none of them hit)
-    fresh: VoxelTable  # the voxels new to the live table, sorted by key, with their evidence
-    archived: np.ndarray  # archive rows of the fresh voxels that come back from the archive
 
 
 class StaticMap:
@@ -90,15 +54,7 @@ class StaticMap:
     def integrate(self, points: np.ndarray, pose: np.ndarray, static_mask: np.ndarray | None = None) -> None:
         """Add one scan: (N, 3) sensor-frame points, 4x4 world_T_sensor pose, (N,) bool
         static mask (None: every point is static). Non-finite and out-of-range points are
-        ignored. The same as :meth:`prepare` then :meth:`apply`."""
-        scan = self.prepare(points, pose, static_mask)
-        if scan is not None:
-            self.apply(scan)
-
-    def prepare(self, points: np.ndarray, pose: np.ndarray, static_mask: np.ndarray | None = None
-                ) -> ScanEvidence | None:
-        """The first part of :meth:`integrate`, which reads nothing of the map: the scan's range
-        image and its static points grouped per voxel. None (logged) when no point is valid."""
+        ignored."""
         pts = np.asarray(points, dtype=np.float64)
         if pts.ndim != 2 or pts.shape[1] != 3:
             raise ScanError(f"scan points must have shape (N, 3), got {pts.shape}")
@@ -113,10 +69,12 @@ class StaticMap:
         valid = np.isfinite(r2) & (r2 > 0) & (r2 <= self.max_range**2)
         if not valid.any():
             log.warning("static map: scan %d has no valid points; skipped", self.frames)
-            return None
-        # The range image is built beside the hits (both mostly numpy, which releases the GIL).
-        image = alongside(self.threads, RangeImage, pts[valid], np.deg2rad(cfg.azimuth_resolution_deg),
-                          np.deg2rad(cfg.elevation_resolution_deg), cfg.neighbourhood, cfg.beam_radius is not None)
+            return
+        image = RangeImage(pts[valid], np.deg2rad(cfg.azimuth_resolution_deg),
+                           np.deg2rad(cfg.elevation_resolution_deg), cfg.neighbourhood,
+                           beams=cfg.beam_radius is not None)
+        sensor_T_world = np.linalg.inv(pose)
+        self.sensor_position = pose[:3, 3].copy()
 
         # Hits of this scan: static points, grouped per voxel.
         world = transform(pts[valid & static], pose)
@@ -124,72 +82,28 @@ class StaticMap:
         order = np.argsort(keys, kind="stable")  # faster here: along a ring, keys come in long sorted runs
         sorted_keys = keys[order]
         starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
-        counts = np.diff(np.r_[starts, len(keys)]).astype(np.int32)
+        ukeys = sorted_keys[starts]
+        counts = np.diff(np.r_[starts, len(keys)])
         sums = np.zeros((len(starts), 3))
         if len(keys):  # per column: 1-D gathers and sums are several times faster than row-wise ones
             for axis in range(3):
                 sums[:, axis] = np.add.reduceat(world[:, axis].take(order), starts)
-        return ScanEvidence(image(), np.linalg.inv(pose), pose[:3, 3].copy(), sorted_keys[starts], counts, sums)
 
-    def apply(self, scan: ScanEvidence) -> None:
-        """The second part of :meth:`integrate`: the scan's free space and hits enter the map."""
-        self._commit(self._plan(scan))
-
-    def _plan(self, scan: ScanEvidence) -> _ScanPlan:
-        """What applying ``scan`` changes, worked out without changing anything (the costly part:
-        every live voxel is tested against the scan's range image, and new voxels against the
-        history)."""
-        # Live row of each hit voxel, -1 if new.
-        rows = lookup(self.live.keys, scan.keys)
-        new = rows < 0
-        fresh = VoxelTable.allocate(int(new.sum()))
-        fresh.keys[:] = scan.keys[new]
-        fresh.hits[:] = 1
-        fresh.npts[:] = scan.counts[new]
-        fresh.sums[:] = scan.sums[new]
-        if len(fresh):
-            fresh.free[:] = self._history_free(fresh.centroids())
-        # Voxels that come back into the live window resume their archived evidence.
-        back = lookup(self.archive.keys, fresh.keys)
-        resumed = back >= 0
-        if resumed.any():
-            arch = self.archive.take(back[resumed])
-            fresh.hits[resumed] += arch.hits
-            fresh.free[resumed] = arch.free
-            fresh.npts[resumed] += arch.npts
-            fresh.sums[resumed] += arch.sums
-        return _ScanPlan(scan, rows, self._seen_through(scan.image, scan.sensor_T_world, rows[~new]), fresh,
-                        back[resumed])
-
-    def _commit(self, plan: _ScanPlan) -> None:
-        """Apply a :meth:`_plan`: free space for the voxels seen through, a hit for the voxels hit
-        (new ones with their history's free evidence), the scan joins the history."""
-        live, scan = self.live, plan.scan
-        live.free[plan.seen] += 1
-        live.free_since_hit[plan.seen] += 1
-        old = plan.rows >= 0
-        hit = plan.rows[old]
-        live.hits[hit] += 1
-        live.free_since_hit[hit] = 0
-        live.npts[hit] += scan.counts[old]
-        live.sums[hit] += scan.sums[old]
-        if len(plan.archived):
-            keep = np.ones(len(self.archive), bool)
-            keep[plan.archived] = False
-            self.archive = self.archive.take(keep)
-        self.live = live.merged(plan.fresh)
-        self.sensor_position = scan.position.copy()
-        self.history.append((scan.sensor_T_world, scan.image))
+        # Free space: live voxels this scan saw through (except those it hit).
+        rows = lookup(self.live.keys, ukeys)  # live row of each hit voxel, -1 if new
+        self._carve(image, sensor_T_world, rows[rows >= 0])
+        # Hits: existing voxels gain a hit; new ones get their history's free evidence.
+        self._insert(ukeys, rows, counts.astype(np.int32), sums)
+        self.history.append((sensor_T_world, image))
         self.frames += 1
-        cfg = self.config
         if self.frames % cfg.window_check_every == 0 or len(self.live) > cfg.max_live_voxels:
             self._update_window()
 
-    def _seen_through(self, image: RangeImage, sensor_T_world: np.ndarray, hit_rows: np.ndarray) -> np.ndarray:
-        """Rows of the live voxels seen through by ``image``, except ``hit_rows``."""
+    def _carve(self, image: RangeImage, sensor_T_world: np.ndarray, hit_rows: np.ndarray) -> None:
+        """Live voxels seen through by ``image`` gain free evidence, except ``hit_rows``."""
         live = self.live
         if len(live) == 0:
-            return np.zeros(0, dtype=np.int64)
+            return
         tested = np.ones(len(live), dtype=bool)
         tested[hit_rows] = False
         cfg = self.config
@@ -202,7 +116,42 @@ class StaticMap:
             seen &= tested[rows] & (squared_norms(local) < np.float32(self.max_range**2))
             return np.flatnonzero(seen) + rows.start
 
-        return np.concatenate(map_row_chunks(seen_in, len(live), self.threads))
+        idx = np.concatenate(map_row_chunks(seen_in, len(live), self.threads))
+        live.free[idx] += 1
+        live.free_since_hit[idx] += 1
+
+    def _insert(self, ukeys: np.ndarray, pos: np.ndarray, counts: np.ndarray, sums: np.ndarray) -> None:
+        """Hits of this scan: ``ukeys`` sorted voxel keys, ``pos`` their live rows (-1: new)."""
+        live = self.live
+        old = pos >= 0
+        i = pos[old]
+        live.hits[i] += 1
+        live.free_since_hit[i] = 0
+        live.npts[i] += counts[old]
+        live.sums[i] += sums[old]
+        new = ~old
+        if not new.any():
+            return
+        fresh = VoxelTable.allocate(int(new.sum()))
+        fresh.keys[:] = ukeys[new]
+        fresh.hits[:] = 1
+        fresh.npts[:] = counts[new]
+        fresh.sums[:] = sums[new]
+        fresh.free[:] = self._history_free(fresh.centroids())
+        # Voxels that come back into the live window resume their archived evidence.
+        if len(self.archive):
+            back = lookup(self.archive.keys, fresh.keys)
+            hit = back >= 0
+            if hit.any():
+                arch = self.archive.take(back[hit])
+                fresh.hits[hit] += arch.hits
+                fresh.free[hit] = arch.free
+                fresh.npts[hit] += arch.npts
+                fresh.sums[hit] += arch.sums
+                keep = np.ones(len(self.archive), bool)
+                keep[back[hit]] = False
+                self.archive = self.archive.take(keep)
+        self.live = live.merged(fresh)
 
     def _history_free(self, points_world: np.ndarray, recent: int | None = None) -> np.ndarray:
         """Scans in the history (the last ``recent`` if given) that saw through each world point."""
@@ -288,18 +237,6 @@ class StaticMap:
         """``free_counts`` and ``occupied_counts`` of the same points, finding their voxels once."""
         keys, inverse, li, ai = self._voxels_of(points_world)
         return self._free(keys, li, ai, None)[inverse], self._occupied(li, ai)[inverse]
-
-    def evidence_after(self, scan: ScanEvidence, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`evidence` as it will be once ``scan`` is applied, without applying it: the
-        scan is applied to a copy of just the queried voxels (and the history), by the same
-        code. Costs a few thousand voxels' work instead of the whole map's, so a query can be
-        answered while the scan still waits to be applied."""
-        keys, _, live_rows, _ = self._voxels_of(points_world)
-        part = copy.copy(self)  # shares the archive: applying replaces it, never changes it in place
-        part.live = self.live.take(live_rows[live_rows >= 0])  # a copy: applying the scan changes it
-        part.history = deque(self.history, maxlen=self.history.maxlen)
-        part.apply(scan.restricted(np.isin(scan.keys, keys, assume_unique=True)))
-        return part.evidence(points_world)
 
     def is_static(self, points_world: np.ndarray) -> np.ndarray:
         """(N,) bool: world points inside a voxel the map keeps (hit and not carved)."""

@@ -35,7 +35,7 @@ import numpy as np
 from mapping.geometry import squared_norms
 from mapping.odometry import Odometry
 from mapping.preprocess import deskew
-from mapping.static_map import ScanEvidence, StaticMap
+from mapping.static_map import StaticMap
 from perception.detection import DetectionOutput, detect_objects
 from perception.ground import GroundModel, fit_ground
 from perception.map_query import MapQuery
@@ -159,37 +159,30 @@ class Tracked:
 class MappingHalf:
     """Odometry and the static map: the state of the ``mapping`` node.
 
-    The end of each frame runs on background threads while the next frame's preprocessing,
-    ground and clustering run. The static map prepares the scan (its range image and hit
-    voxels, which reads nothing of the map), and the next frame's map query is answered as
-    the map will be once the scan is applied (:meth:`StaticMap.evidence_after`, a few
-    thousand voxels' work): the query waits for the preparation only. Once it is answered,
-    the scan is applied to the map (the costly part: every live voxel is tested against the
-    scan) and the odometry's local map takes the scan's static points, while detection, the
-    registration and tracking go on. Neither started earlier: both would compete with the
-    query's answer for the CPU and Python's GIL (the registration kernel holds it). Without a
-    query in a frame, both start at its registration. Whatever reads the state
-    (:meth:`register`, :attr:`map`, :meth:`evidence`) waits for what it needs, so results are
-    those of a sequential loop.
+    The end of each frame runs on a background thread, so the next frame's preprocessing,
+    ground and clustering run meanwhile: first the static map's integration (numpy, which
+    releases the GIL for most of it), then the odometry's local-map update. The registration
+    kernel holds the GIL, so the local-map update is only started once the next frame's map
+    query is answered (or at its registration, when it asks none): it would stall the query's
+    own Python work otherwise. Whatever reads that state (:meth:`register`, :attr:`map`,
+    :meth:`evidence`, :meth:`query`) waits for it first, so results are those of a sequential
+    loop.
     """
 
     def __init__(self, config: S2MATConfig | None = None) -> None:
         self.config = config or S2MATConfig()
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2mat-integrate")
-        self._local_mapper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2mat-local-map")
+        self._integrator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2mat-integrate")
+        # Background work of the last frame: the static map's integration, then the odometry's
+        # local-map update (queued in that order on one thread, so the map is ready first).
+        self._jobs: dict[str, Future] = {}
         self.waited_ms = 0.0  # time spent waiting for background work since the last begin()
-        # Background work of the last frame.
-        self._prepared: Future | None = None  # the static map's prepared scan (None: nothing to apply)
-        self._pending = False  # the prepared scan still waits to be applied
-        self._applied: Future | None = None  # the static map's update with the prepared scan
-        self._static: np.ndarray | None = None  # the scan's static mask, until the local-map update starts
-        self._local_map: Future | None = None  # the odometry's local-map update
-        self._readers: list[Future] = []  # calls of when_applied
+        self._map_update: np.ndarray | None = None  # static mask of the local-map update not yet started
         self.reset()
 
     def reset(self) -> None:
         cfg = self.config
-        self._settle()  # the old state is dropped once its work is over
+        self._settle("map", "odometry")
+        self._map_update = None
         self.odometry = Odometry(cfg.odometry, max_range=cfg.sensor.max_range)
         self._map = StaticMap(cfg.mapping, max_range=cfg.sensor.max_range)
         self.last_pose = np.eye(4)  # registered world_T_sensor of the last frame
@@ -199,45 +192,18 @@ class MappingHalf:
     @property
     def map(self) -> StaticMap:
         """The static map, with every finished frame integrated."""
-        self._start_updates()
-        self._wait(self._applied)
+        self._settle("map")
         return self._map
 
-    def _wait(self, job: Future | None) -> object:
-        """The result of background ``job`` (re-raising its error), timed in ``waited_ms``."""
-        if job is None:
-            return None
-        clock = time.perf_counter()
-        result = job.result()
-        self.waited_ms += (time.perf_counter() - clock) * 1e3
-        return result
-
-    def _settle(self) -> None:
-        """Wait for all of the last frame's background work."""
-        self._start_updates()
-        self._wait(self._applied)
-        self._wait(self._local_map)
-        readers, self._readers = self._readers, []
-        for job in readers:
-            self._wait(job)
-
-    def when_applied(self, read: Callable[[StaticMap], None]) -> None:
-        """Call ``read(static_map)`` in the background once the map holds every finished frame,
-        before the next frame changes it (publishing the map without holding up the frame).
-        ``read`` handles its own errors."""
-        self._start_updates()
-        self._readers.append(self._worker.submit(read, self._map))
-
-    def _start_updates(self) -> None:
-        """Start what waits for the map query: applying the last scan to the static map (which
-        the answer must not see; queued behind its preparation) and the local-map update. Each
-        starts once."""
-        if self._pending:
-            self._pending = False
-            self._applied = self._worker.submit(self._apply, self._prepared)
-        if self._static is not None:
-            static, self._static = self._static, None
-            self._local_map = self._local_mapper.submit(self.odometry.update_map, static)
+    def _settle(self, *parts: str) -> None:
+        """Wait for the last frame's background ``parts`` ("map", "odometry"), re-raising errors."""
+        for part in parts:
+            job = self._jobs.pop(part, None)
+            if job is None:
+                continue
+            clock = time.perf_counter()
+            job.result()
+            self.waited_ms += (time.perf_counter() - clock) * 1e3
 
     def begin(self, frame: Frame) -> FrameStart:
         """Step 1: a frame back in time (or at the same time) resets everything first."""
@@ -255,11 +221,8 @@ class MappingHalf:
 
     def evidence(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Free and occupied counts of the static map at (K, 3) world points (the map check)."""
-        if not self._pending:
-            return self.map.evidence(points_world)
-        scan = self._wait(self._prepared)
-        answer = self._map.evidence(points_world) if scan is None else self._map.evidence_after(scan, points_world)
-        self._start_updates()
+        answer = self.map.evidence(points_world)
+        self._start_map_update()
         return answer
 
     def query(self) -> EvidenceQuery:
@@ -268,8 +231,8 @@ class MappingHalf:
 
     def register(self, start: FrameStart, believed_dynamic: np.ndarray) -> np.ndarray:
         """Step 3: the 4x4 world_T_sensor of the scan, registered on points not believed dynamic."""
-        self._start_updates()
-        self._wait(self._local_map)
+        self._start_map_update()
+        self._settle("odometry")
         # As measured: with constant motion the distortion is the same in every scan and cancels out.
         return self.odometry.register(start.raw, ~believed_dynamic, None, start.timestamp)
 
@@ -280,29 +243,30 @@ class MappingHalf:
         The static map gets the scan deskewed with the *registered* motion of this frame (the
         points detection saw were deskewed with the predicted motion, which can be off by
         centimetres to decimetres per sweep: too much for 0.1 m voxels)."""
-        self._settle()
+        self._settle("map", "odometry")
         dt = 0.0 if self.last_time is None else start.timestamp - self.last_time
         motion = np.linalg.inv(self.last_pose) @ pose  # previous_T_current over dt
         static = ~dynamic
-        self._prepared = self._worker.submit(self._prepare, start, pose, static, motion, dt)
-        self._pending = True
-        self._static = static
+        self._jobs["map"] = self._integrator.submit(self._integrate, start, pose, static, motion, dt)
+        self._start_map_update()  # a registration leaves none pending; never drop one
+        self._map_update = static
         self.last_pose = pose
         self.last_time = start.timestamp
         self.frames += 1
 
-    def _apply(self, prepared: Future) -> None:
-        scan = prepared.result()  # done: queued earlier on the same thread
-        if scan is not None:
-            self._map.apply(scan)
+    def _start_map_update(self) -> None:
+        """Queue the last frame's local-map update (behind the map's integration), once."""
+        if self._map_update is not None:
+            self._jobs["odometry"] = self._integrator.submit(self.odometry.update_map, self._map_update)
+            self._map_update = None
 
-    def _prepare(self, start: FrameStart, pose: np.ndarray, static: np.ndarray, motion: np.ndarray,
-                 dt: float) -> ScanEvidence | None:
-        """The static map's preparation of the scan (in the background)."""
+    def _integrate(self, start: FrameStart, pose: np.ndarray, static: np.ndarray, motion: np.ndarray,
+                   dt: float) -> None:
+        """The static map's part of :meth:`finish` (in the background)."""
         points = start.points
         if start.times is not None and dt > 0 and np.any(start.times):
             points = deskew(start.raw, start.times, motion, dt)
-        return self._map.prepare(points, pose, static)
+        self._map.integrate(points, pose, static)
 
 
 class PerceptionHalf:

@@ -10,9 +10,8 @@ Clouds are decoded as they arrive (the single-threaded executor runs that callba
 no frame work is running, i.e. while this node waits for the perception node) and queued. The perception node gets the frame's preprocessed points from here
 (``frame_points``): it neither receives the input cloud nor preprocesses it again. The path and the map of a frame are published during the next frame,
 once its map query is answered (while the perception node detects), the path every
-``path_period`` s of input time (its message grows with the run); the map's clouds are built
-and sent from the mapping half's background thread once the frame is applied to the map. With
-``timing_log`` each frame logs its time budget (:mod:`s2mat_ros.timing`).
+``path_period`` s of input time (its message grows with the run). With ``timing_log`` each frame logs its time budget
+(:mod:`s2mat_ros.timing`).
 """
 
 from __future__ import annotations
@@ -174,7 +173,7 @@ class MappingNode(Node):
         self.pub_evidence.publish(wire.evidence(msg.header.stamp, cur.seq, free, occupied))
         if cur.clock is not None:
             cur.clock.add("evidence", (time.perf_counter() - t0) * 1e3)
-        self._publish_due()  # the perception node is still detecting
+        self._publish_due()  # the map is settled now; the perception node is still detecting
 
     def _on_believed_dynamic(self, msg: PointCloud2) -> None:
         cur = self._current(msg, "believed_dynamic")
@@ -265,9 +264,9 @@ class MappingNode(Node):
     # ------------------------------------------------------------------ map and path
     def _publish_due(self) -> None:
         """The path and the map of the last finished frame, when due. Called in the next frame once
-        its map query is answered (the perception node is still detecting), or after its
-        registration; the time counts in that frame's budget as ``publish``. The map's clouds go
-        out from the background, once the frame is applied to the map."""
+        its map query is answered (the map's background integration is over and the perception node
+        is still detecting), or after its registration; the time counts in that frame's budget as
+        ``publish``."""
         if self._due is None:
             return
         (stamp, t), self._due = self._due, None
@@ -284,32 +283,23 @@ class MappingNode(Node):
 
     def _publish_map(self, stamp: Any, t: float) -> None:
         """Voxels new since the last update every ``map_update_period`` s of input time, and the
-        whole map every ``map_full_period`` s (throttled: never the whole map every frame). The
-        clouds are built and sent in the background, once the map holds the frame."""
+        whole map every ``map_full_period`` s (throttled: never the whole map every frame)."""
         due_full = self._last_full is None or t - self._last_full >= float(self.settings["map_full_period"])
         due_update = self._last_update is None or t - self._last_update >= float(self.settings["map_update_period"])
         if not (due_full or due_update):
             return
+        table = self.half.map.table()
+        kept = ~self.half.map.carved(table)
+        keys, centroids = table.keys[kept], table.centroids()[kept]
+        header = Header(stamp=stamp, frame_id=self.world_frame)
         if due_update:
+            new = ~np.isin(keys, self._published_keys, assume_unique=True)
+            self.pub_updates.publish(outputs.cloud(header, centroids[new]))
+            self._published_keys = keys.copy()
             self._last_update = t
         if due_full:
+            self.pub_map.publish(outputs.cloud(header, centroids))
             self._last_full = t
-        self.half.when_applied(lambda static_map: self._send_map(static_map, stamp, t, due_update, due_full))
-
-    def _send_map(self, static_map: Any, stamp: Any, t: float, update: bool, full: bool) -> None:
-        try:
-            table = static_map.table()
-            kept = ~static_map.carved(table)
-            keys, centroids = table.keys[kept], table.centroids()[kept]
-            header = Header(stamp=stamp, frame_id=self.world_frame)
-            if update:
-                new = ~np.isin(keys, self._published_keys, assume_unique=True)
-                self.pub_updates.publish(outputs.cloud(header, centroids[new]))
-                self._published_keys = keys.copy()
-            if full:
-                self.pub_map.publish(outputs.cloud(header, centroids))
-        except Exception as exc:  # noqa: BLE001 - a node never dies on its outputs
-            self.get_logger().error(f"publishing the map of the frame at {t:.3f} s failed: {exc}")
 
 
 def main(args: list[str] | None = None) -> None:
