@@ -74,14 +74,19 @@ def _dense_buffers(size: int) -> tuple[np.ndarray, np.ndarray]:
     return cached
 
 
+def run_starts(counts: np.ndarray) -> np.ndarray:
+    """(K,) int64 first index of each of K consecutive runs of the given lengths (empty for none)."""
+    return np.r_[0, np.cumsum(counts)][:-1].astype(np.int64)
+
+
 def stable_argsort(keys: np.ndarray) -> np.ndarray:
     """``np.argsort(keys, kind="stable")`` of non-negative integer ``keys``, by a radix sort on
     16-bit digits (least significant first; numpy sorts 16-bit keys by radix, far faster than
     its comparison sorts of wider ones)."""
     keys = np.asarray(keys)
-    top = int(keys.max()) if len(keys) else 0
-    if top < 0 or keys.dtype.kind not in "iu" or top >= 1 << 62:
+    if keys.dtype.kind not in "iu" or not len(keys) or int(keys.min()) < 0 or int(keys.max()) >= 1 << 62:
         return np.argsort(keys, kind="stable")
+    top = int(keys.max())
     order = None
     shift = 0
     while True:
@@ -164,7 +169,7 @@ def cluster_points(points: np.ndarray, ground_mask: np.ndarray | None, config: C
 
     if config.merge_gap > 0:
         vlabel = _merge_faces(centroids, vlabel, config)
-    if hints:
+    if hints and n_vox:
         vlabel = _apply_hints(centroids, vlabel, counts_v, hints, config)
 
     # Keep clusters with enough points; number them compactly.
@@ -512,11 +517,11 @@ def _clusters_from_labels(labels: np.ndarray, count: int, voxel_labels: np.ndarr
     if point_counts is None:
         point_counts = np.bincount(lab, minlength=count)
     point_counts = point_counts.astype(np.int64)
-    starts = np.concatenate([[0], np.cumsum(point_counts)[:-1]]).astype(np.int64)
+    starts = run_starts(point_counts)
     kv = np.flatnonzero(voxel_labels >= 0)
     kv = kv[np.argsort(voxel_labels[kv].astype(np.int16) if count < 32767 else voxel_labels[kv], kind="stable")]
     vlab = voxel_labels[kv].astype(np.int32)
-    voxel_starts = np.concatenate([[0], np.cumsum(np.bincount(vlab, minlength=count))[:-1]]).astype(np.int64)
+    voxel_starts = run_starts(np.bincount(vlab, minlength=count))
     return Clusters(labels=labels.astype(np.int32, copy=False), count=count, point_counts=point_counts,
                     voxel_centroids=np.take(voxel_centroids, kv, axis=0), voxel_labels=vlab,
                     voxel_counts=np.take(voxel_counts, kv), voxel_starts=voxel_starts,

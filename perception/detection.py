@@ -23,7 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from perception.boxes import BoxArrays, complete_boxes, fit_boxes, fit_headings, guess_classes
-from perception.clustering import Clusters, cluster_points, split_walkers, stable_argsort
+from perception.clustering import (
+    Clusters,
+    cluster_points,
+    run_starts,
+    split_walkers,
+    stable_argsort,
+)
 from perception.config import ClusteringConfig, DetectionConfig
 from perception.ground import GroundModel
 from perception.map_query import MapQuery
@@ -292,7 +298,7 @@ def _fit(points: np.ndarray, clusters: Clusters, config: DetectionConfig,
     headings = np.zeros(k)
     fit_vox = eligible[vl]
     sub_counts = np.bincount(vl[fit_vox], minlength=k)[eligible]
-    sub_starts = np.concatenate([[0], np.cumsum(sub_counts)[:-1]]).astype(np.int64)
+    sub_starts = run_starts(sub_counts)
     headings[eligible] = fit_headings(vc[fit_vox, :2], sub_starts, clustering.yaw_steps,
                                       clustering.box_criterion)
     return oversized, fit_boxes(points, clusters.members, clusters.starts, headings)

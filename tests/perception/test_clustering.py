@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perception.clustering import cluster_points
+from perception.clustering import cluster_points, stable_argsort
 from perception.config import ClusteringConfig
 from perception.ground import segment_ground
 from perception.types import Box3D
@@ -122,3 +122,11 @@ def test_ground_points_and_small_clusters_are_unlabelled():
     assert np.all(clusters.labels[:10] == -1) and np.all(clusters.labels[10:50] == 0)
     assert np.all(clusters.labels[50:] == -1)
     assert sorted(np.concatenate(clusters.indices()).tolist()) == list(range(10, 50))
+
+
+def test_stable_argsort_equals_numpy_and_falls_back_outside_its_range():
+    rng = np.random.default_rng(0)
+    for keys in (rng.integers(0, 1 << 40, 5000), rng.integers(0, 300, 5000).astype(np.uint16),
+                 rng.integers(-5, 5, 1000), np.array([-1, 3]), np.array([1.0, np.nan, 0.5]),
+                 np.zeros(0, dtype=np.int64)):
+        assert np.array_equal(stable_argsort(keys), np.argsort(keys, kind="stable"))

@@ -248,3 +248,13 @@ def test_bad_inputs_raise():
         detect(pts, np.zeros(5, dtype=bool))
     with pytest.raises(ValueError, match="4x4"):
         detect(pts, np.zeros(10, dtype=bool), DetectionConfig(), world_T_sensor=np.eye(3))
+
+
+def test_a_scan_with_nothing_to_cluster_gives_no_detections(scene):
+    # Every point ground (a blocked or tilted sensor): no cluster, with or without predicted boxes.
+    frames, _ = scene
+    pts = np.asarray(frames[0].points, dtype=np.float32)[:500]
+    hint = Box3D(np.array([5.0, 0.0, -1.0]), np.array([4.0, 2.0, 1.5]), 0.0)
+    for predicted in (None, [hint]):
+        out = detect_objects(pts, np.ones(len(pts), dtype=bool), predicted=predicted)
+        assert out.clusters.count == 0 and out.detections == []
