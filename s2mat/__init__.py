@@ -1,7 +1,8 @@
 """s2mat: Simultaneous and Self-reinforced Mapping And Tracking.
 
-Importing s2mat applies the process-wide settings of :mod:`s2mat.runtime`: numpy's BLAS is
-limited to one thread and glibc's allocator keeps freed memory for the next frame.
+Importing s2mat applies the process-wide settings of :mod:`s2mat.runtime`: numpy's BLAS runs
+``S2MAT_BLAS_THREADS`` threads (default 1) and glibc's allocator keeps freed memory for the
+next frame (``S2MAT_KEEP_FREED_MEMORY=0`` to leave it alone).
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -9,16 +9,17 @@
   trims them and the next frame page-faults the same memory back in, zeroed. On 40 simulated
   hdl64 frames that cost 3,600 page faults and 13 ms of CPU per frame (of about 190); keeping
   the memory cut it to 1,100 faults and 4 ms. The process keeps its peak heap, which the loop
-  reaches within a few frames anyway. ``S2MAT_KEEP_FREED_MEMORY=0`` leaves the allocator alone.
+  reaches within a few frames anyway. ``S2MAT_KEEP_FREED_MEMORY=0`` leaves the allocator
+  alone, and so do glibc's own malloc settings in the environment (``MALLOC_*_``,
+  ``GLIBC_TUNABLES``), which take precedence.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
-import sys
+import platform
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
 _M_MMAP_THRESHOLD = -3
+# Arrays up to this size come from the heap; older glibc caps the threshold at 32 MiB on 64-bit.
+_MMAP_THRESHOLDS = (1 << 30, 32 << 20)
 
 
 def limit_blas_threads(threads: int | None = None) -> None:
@@ -36,23 +39,28 @@ def limit_blas_threads(threads: int | None = None) -> None:
     threadpool_limits(limits=int(threads or os.environ.get("S2MAT_BLAS_THREADS", "1")), user_api="blas")
 
 
+def _user_malloc_settings() -> bool:
+    return any(name.startswith("MALLOC_") for name in os.environ) or "glibc.malloc" in os.environ.get(
+        "GLIBC_TUNABLES", "")
+
+
 def keep_freed_memory() -> bool:
     """Make glibc's malloc serve large arrays from the heap and never trim it (see the module
-    docstring). Returns whether the settings were applied (False off glibc or when
-    ``S2MAT_KEEP_FREED_MEMORY=0``)."""
-    if os.environ.get("S2MAT_KEEP_FREED_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
+    docstring). Returns whether the settings were applied: False off glibc, with
+    ``S2MAT_KEEP_FREED_MEMORY=0`` or with glibc's malloc settings in the environment."""
+    if os.environ.get("S2MAT_KEEP_FREED_MEMORY", "1") == "0" or _user_malloc_settings():
+        return False
+    if platform.libc_ver()[0] != "glibc":
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    ok = all(mallopt(param, value) == 1 for param, value in (
-        (_M_MMAP_THRESHOLD, 1 << 30),  # arrays up to 1 GiB come from the heap, not mmap
-        (_M_TRIM_THRESHOLD, 2**31 - 1),  # never give the heap's top back
-        (_M_TOP_PAD, 64 << 20),  # grow the heap 64 MiB at a time
-    ))
-    if not ok:
-        log.debug("mallopt rejected a setting; the allocator keeps its defaults in part")
-    return ok
+    threshold = any(mallopt(_M_MMAP_THRESHOLD, value) == 1 for value in _MMAP_THRESHOLDS)
+    trim = mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1  # never give the heap's top back
+    pad = mallopt(_M_TOP_PAD, 64 << 20) == 1  # grow the heap 64 MiB at a time
+    if not (threshold and trim and pad):
+        log.warning("glibc refused part of s2mat's allocator settings (mmap threshold %s, trim %s, top pad %s); "
+                    "frames may page-fault their arrays back in", threshold, trim, pad)
+    return threshold and trim
