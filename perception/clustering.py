@@ -79,6 +79,22 @@ def run_starts(counts: np.ndarray) -> np.ndarray:
     return np.r_[0, np.cumsum(counts)][:-1].astype(np.int64)
 
 
+def run_indices(starts: np.ndarray | int, lengths: np.ndarray) -> np.ndarray:
+    """(sum(lengths),) int64: ``arange(start, start + length)`` of each run, concatenated
+    (``starts`` 0: each element's position within its run)."""
+    lengths = np.asarray(lengths)
+    return np.repeat(np.asarray(starts) - run_starts(lengths), lengths) + np.arange(int(lengths.sum()))
+
+
+def _first_min_per_run(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Row of the smallest of ``values`` in each run of equal ``groups`` (non-empty, sorted so
+    that equal groups are adjacent), the first such row on ties."""
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    lowest = values == np.repeat(np.minimum.reduceat(values, starts), np.diff(np.append(starts, len(values))))
+    pick = np.flatnonzero(lowest)
+    return pick[np.r_[True, groups[pick][1:] != groups[pick][:-1]]]
+
+
 def stable_argsort(keys: np.ndarray) -> np.ndarray:
     """``np.argsort(keys, kind="stable")`` of non-negative integer ``keys``, by a radix sort on
     16-bit digits (least significant first; numpy sorts 16-bit keys by radix, far faster than
@@ -234,7 +250,7 @@ def _merge_faces(centroids: np.ndarray, vlabel: np.ndarray, config: ClusteringCo
     reach = np.searchsorted(near_range, near_range + (config.merge_max_length + 1e-6), side="right")
     per = np.maximum(reach - np.arange(len(small)) - 1, 0)
     p = np.repeat(np.arange(len(small)), per)
-    q = p + 1 + np.arange(int(per.sum())) - np.repeat(np.cumsum(per) - per, per)
+    q = run_indices(np.arange(1, len(small) + 1), per)
     p, q = by_range[p], by_range[q]
     i, j = small[np.minimum(p, q)], small[np.maximum(p, q)]
     near_first = r_lo[i] <= r_lo[j]
@@ -308,7 +324,7 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
     hi = np.searchsorted(sorted_x, centres_3d[:, 0] + reach, side="right")
     run = np.maximum(hi - lo, 0)
     pair_hint = np.repeat(np.arange(len(hints)), run)
-    vox = by_x[np.repeat(lo - np.cumsum(run) + run, run) + np.arange(int(run.sum()))]
+    vox = by_x[run_indices(lo, run)]
     near = np.abs(centroids[vox, 1] - centres_3d[pair_hint, 1]) <= reach[pair_hint]
     pair_hint, vox = pair_hint[near], vox[near]
     inside = _in_boxes(boxes, centroids[vox], config.hint_margin, pair_hint)
@@ -320,9 +336,7 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
         # the first hint on ties.
         order = stable_argsort(vox)
         vox, pair_hint, d = vox[order], pair_hint[order], d[order]
-        starts = np.flatnonzero(np.r_[True, vox[1:] != vox[:-1]])
-        nearest = np.flatnonzero(d == np.repeat(np.minimum.reduceat(d, starts), np.diff(np.append(starts, len(d)))))
-        nearest = nearest[np.r_[True, vox[nearest][1:] != vox[nearest][:-1]]]
+        nearest = _first_min_per_run(vox, d)
         owner[vox[nearest]] = group[pair_hint[nearest]]
     claimed = owner >= 0
     if not claimed.any():
@@ -346,10 +360,7 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
         # hint; per voxel the nearest such hint centre, the first on ties.
         row, hint = np.nonzero(table[vlabel[fidx]][:, group] > 0)
         d = np.sum((centroids[fidx[row], :2] - centres_3d[hint, :2]) ** 2, axis=1)
-        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-        nearest = d == np.repeat(np.minimum.reduceat(d, starts), np.diff(np.append(starts, len(d))))
-        pick = np.flatnonzero(nearest)
-        pick = pick[np.r_[True, row[pick][1:] != row[pick][:-1]]]
+        pick = _first_min_per_run(row, d)
         out[fidx[row[pick]]] = n_raw + group[hint[pick]]
     # Compact numbering (as np.unique's inverse) so that empty labels cost nothing downstream.
     present = np.zeros(n_raw + n_hint, dtype=bool)
@@ -417,7 +428,7 @@ def split_walkers(points: np.ndarray, clusters: Clusters, ground_height: np.ndar
     ends = np.append(clusters.starts[1:], len(clusters.members))
     run = ends[cand] - clusters.starts[cand]
     first = np.cumsum(run) - run
-    rows = np.repeat(clusters.starts[cand] - first, run) + np.arange(int(run.sum()))
+    rows = run_indices(clusters.starts[cand], run)
     idx = clusters.members[rows]
     owner = np.repeat(np.arange(len(cand)), run)
     xyz = pts[idx].astype(np.float64)
@@ -476,16 +487,12 @@ def split_walkers(points: np.ndarray, clusters: Clusters, ground_height: np.ndar
 
     def nearest(xy: np.ndarray, own: np.ndarray) -> np.ndarray:
         """Cluster number of the nearest seed of each row's candidate cluster ``own``."""
-        n_seed = per[own]
+        n_seed = per[own]  # at least 2 for every row
         rep = np.repeat(np.arange(len(xy)), n_seed)
-        which = np.repeat(seed_start[own], n_seed) + (np.arange(int(n_seed.sum())) - np.repeat(np.cumsum(n_seed) - n_seed, n_seed))
+        which = run_indices(seed_start[own], n_seed)
         d = np.sum((xy[rep] - centre[seeds[which]]) ** 2, axis=1)
-        group_first = np.cumsum(n_seed) - n_seed
-        best = np.minimum.reduceat(d, group_first)
-        pick = np.flatnonzero(d == np.repeat(best, n_seed))
-        chosen = np.full(len(xy), -1, np.int64)
-        chosen[rep[pick][::-1]] = which[pick][::-1]  # the first nearest on ties
-        return number[chosen]
+        pick = _first_min_per_run(rep, d)  # one per row, the first nearest on ties
+        return number[which[pick]]
 
     in_split = split[owner]
     labels = clusters.labels.copy()

@@ -26,6 +26,7 @@ from perception.boxes import BoxArrays, complete_boxes, fit_boxes, fit_headings,
 from perception.clustering import (
     Clusters,
     cluster_points,
+    run_indices,
     run_starts,
     split_walkers,
     stable_argsort,
@@ -111,7 +112,7 @@ def _overhung(points: np.ndarray, ground_mask: np.ndarray, boxes: BoxArrays, whi
     n_l = len(levels)
     count = n_u * n_v * n_l
     box = np.repeat(np.arange(len(which)), count)
-    k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    k = run_indices(0, count)
     pos, level = np.divmod(k, n_l)
     iv, iu = np.divmod(pos, n_u[box])
     u = -half_u[box] + iu * cell
@@ -217,8 +218,8 @@ def _cut_by_field_of_view(points: np.ndarray, clusters: Clusters, which: np.ndar
     ends = np.append(clusters.starts[1:], len(clusters.members))
     first, last = clusters.starts[which], ends[which]
     run = last - first
-    rows = np.repeat(first - np.cumsum(run) + run, run) + np.arange(int(run.sum()))
-    per_cluster = np.maximum.reduceat(_elevation(pts[clusters.members[rows]]), np.cumsum(run) - run)
+    rows = run_indices(first, run)
+    per_cluster = np.maximum.reduceat(_elevation(pts[clusters.members[rows]]), run_starts(run))
     return per_cluster >= top_beam - FOV_EDGE
 
 
@@ -268,7 +269,7 @@ def _hidden_below(clusters: Clusters, which: np.ndarray, bottom: np.ndarray, vox
         # Each voxel marks the azimuth bins it spans: 2 * half + 1 cells, one row per voxel.
         width = 2 * half + 1
         row = np.repeat(np.arange(len(near)), width)
-        step = np.arange(int(width.sum())) - np.repeat(np.cumsum(width) - width, width) - half[row]
+        step = run_indices(0, width) - half[row]
         spanned = reach[(az[row] + step) % n_az]  # bins out of every query's reach are not needed
         row, step = row[spanned], step[spanned]
         table = np.full(n_r * n_w, -np.inf)
