@@ -45,9 +45,9 @@ from s2mat.sim import simulate  # noqa: E402
 from s2mat_ros.graph import ANNOTATOR_MODULE  # noqa: E402
 from s2mat_ros.graph import NODE_MODULES as GRAPH_MODULES  # noqa: E402
 from s2mat_ros.timing import parse_line  # noqa: E402
+from tests.ros.harness import Listener, domain_id, start_graph, stop, write_params  # noqa: E402
 
 NODE_MODULES = {**GRAPH_MODULES, "annotator": ANNOTATOR_MODULE}
-from tests.ros.harness import Listener, domain_id, start_graph, stop, write_params  # noqa: E402
 
 # Per-frame phases of each node: the S2MAT step's own parts, then what the node adds around them.
 STEP_PHASES = {"mapping": ("begin", "evidence", "register", "finish"),
@@ -86,15 +86,22 @@ def budget_table(text: str) -> list[str]:
     return out
 
 
+def _stat_fields(stat: Path) -> list[str] | None:
+    """The fields of a /proc/<pid>/stat file after the command name (state first), or None
+    when the process ended meanwhile."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def process_tree(root: int) -> list[int]:
     """``root`` and every process below it (Linux /proc)."""
     parents: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the process ended meanwhile
-            continue
-        parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        fields = _stat_fields(stat)
+        if fields is not None:
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
     tree, todo = [], [root]
     while todo:
         pid = todo.pop()
@@ -108,11 +115,9 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
     tick = os.sysconf("SC_CLK_TCK")
     out = {}
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+        fields = _stat_fields(Path(f"/proc/{pid}/stat"))
+        if fields is not None:
+            out[pid] = (int(fields[11]) + int(fields[12])) / tick
     return out
 
 

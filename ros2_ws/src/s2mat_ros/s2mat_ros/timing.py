@@ -1,8 +1,8 @@
 """Per-frame wall-clock budget of a node: where one frame's time goes (setting ``timing_log``).
 
 A node opens a :class:`FrameClock` when it starts a frame, adds the measured span of each
-phase with :meth:`FrameClock.add` and, when the frame ends, logs :meth:`FrameClock.line`: ``frame timing: node=mapping seq=12 total=231.4
-begin=20.1 ...`` in milliseconds. ``benchmarks/bench_ros.py`` reads these lines back with
+phase with :meth:`FrameClock.add` and, when the frame ends, logs :meth:`FrameClock.line`:
+``frame timing: node=mapping seq=12 total=231.4 begin=20.1 ...`` in milliseconds. ``benchmarks/bench_ros.py`` reads these lines back with
 :func:`parse_line` and prints the budget table.
 """
 
