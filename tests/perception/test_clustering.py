@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perception.clustering import cluster_points, stable_argsort
+from perception.clustering import _in_boxes, cluster_points, stable_argsort
 from perception.config import ClusteringConfig
 from perception.ground import segment_ground
 from perception.types import Box3D
@@ -130,3 +130,18 @@ def test_stable_argsort_equals_numpy_and_falls_back_outside_its_range():
                  rng.integers(-5, 5, 1000), np.array([-1, 3]), np.array([1.0, np.nan, 0.5]),
                  np.zeros(0, dtype=np.int64)):
         assert np.array_equal(stable_argsort(keys), np.argsort(keys, kind="stable"))
+
+
+def test_in_boxes_equals_box_contains():
+    # The hints' batched box test must keep Box3D.contains' arithmetic exactly.
+    rng = np.random.default_rng(1)
+    boxes = [Box3D(rng.uniform(-20, 20, 3), rng.uniform(0.3, 6, 3), rng.uniform(-np.pi, np.pi)) for _ in range(12)]
+    arrays = (np.array([b.center for b in boxes]), np.cos([b.yaw for b in boxes]), np.sin([b.yaw for b in boxes]),
+              np.array([b.size for b in boxes]))
+    points = rng.uniform(-25, 25, (4000, 3))
+    for margin in (0.0, 0.3):
+        want = np.array([b.contains(points, margin) for b in boxes])
+        assert want.any()
+        np.testing.assert_array_equal(_in_boxes(arrays, points[None], margin), want)
+        which = rng.integers(0, len(boxes), len(points))
+        np.testing.assert_array_equal(_in_boxes(arrays, points, margin, which), want[which, np.arange(len(points))])
