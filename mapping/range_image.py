@@ -30,7 +30,7 @@ class RangeImage:
         self.single: np.ndarray | None = None
         self.elevation: np.ndarray | None = None
         pts = np.asarray(points_sensor)
-        row, col, rng, el = self._project(pts)
+        row, col, rng, el = self._project(columns32(pts))
         if len(pts) == 0:
             self.row0 = 0
             self.nearest = np.zeros((0, self.cols), dtype=np.float32)
@@ -38,7 +38,7 @@ class RangeImage:
         self.row0 = int(row.min())
         rows = int(row.max()) - self.row0 + 1
         img = np.full((rows, self.cols), np.inf, dtype=np.float32)
-        pixel = (row - self.row0) * self.cols + col  # flat indices: ufunc.at and take are far faster in 1-D
+        pixel = (row - self.row0).astype(np.intp) * self.cols + col  # flat indices: ufunc.at and take are far faster in 1-D
         np.minimum.at(img.ravel(), pixel, rng)
         size = 2 * int(window) + 1
         nearest = minimum_filter(img, size=(size, size), mode=("nearest", "wrap"))
@@ -54,19 +54,27 @@ class RangeImage:
             single[np.isinf(single)] = 0.0
             self.single, self.elevation = single, elevation
 
-    def _project(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Pixel row and column, range and elevation of (N, 3) sensor-frame points. Computed in
-        float32 (a few times faster than float64; its error is far below a pixel)."""
-        p = np.asarray(pts, dtype=np.float32)
-        x, y, z = p[:, 0], p[:, 1], p[:, 2]
-        flat2 = x * x + y * y
-        rng = np.sqrt(flat2 + z * z)
-        el = np.arctan2(z, np.sqrt(flat2))
-        az = np.arctan2(y, x)
+    def _project(self, xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Pixel row and column (int32), range and elevation of (3, N) float32 sensor-frame
+        coordinates, one row per axis. float32 is a few times faster than float64 and its error
+        is far below a pixel; each step writes into the arrays of the last (one pass each)."""
+        x, y, z = xyz
+        flat = x * x
+        flat += y * y
+        rng = z * z
+        rng += flat
+        np.sqrt(rng, out=rng)
+        np.sqrt(flat, out=flat)
+        el = np.arctan2(z, flat)
         half_pi = np.float32(np.pi / 2)
-        col = ((az + 2 * half_pi) * np.float32(1.0 / self.az_res)).astype(np.int64) % self.cols
-        row = ((el + half_pi) * np.float32(1.0 / self.el_res)).astype(np.int64)
-        return row, col, rng, el
+        az = np.arctan2(y, x, out=flat)
+        az += 2 * half_pi  # in [0, 2 pi]: truncation is the floor
+        az *= np.float32(1.0 / self.az_res)
+        col = az.astype(np.int32)
+        col[col >= self.cols] -= self.cols  # azimuth pi wraps to column 0
+        at = el + half_pi
+        at *= np.float32(1.0 / self.el_res)
+        return at.astype(np.int32), col, rng, el
 
     def _padded(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """The images flattened with one empty row above and below (range 0: no return,
@@ -84,25 +92,41 @@ class RangeImage:
             self._flat = padded
         return padded
 
-    def seen_through(self, points_sensor: np.ndarray, margin: float, margin_ratio: float,
+    def seen_through(self, xyz: np.ndarray, margin: float, margin_ratio: float,
                      beam_radius: float | None = None) -> np.ndarray:
         """(N,) bool: the scan's returns around each point lie more than
-        ``margin + margin_ratio * range`` metres behind it (points in the sensor frame).
+        ``margin + margin_ratio * range`` metres behind it. ``xyz`` holds the points' sensor-frame
+        coordinates as (3, N) float32, one row per axis (:func:`mapping.geometry.transform32_columns`).
 
         With ``beam_radius`` (metres, needs an image built with ``beams=True``) a point also
         counts as seen through when the beam of its own pixel passes within ``beam_radius``
         of it vertically and returns that far behind it: near the road the window's lower beam
         ends early, but the beam that really crossed a point says the space is empty."""
-        pts = np.asarray(points_sensor)
         rows = self.nearest.shape[0]
-        if len(pts) == 0 or rows == 0:
-            return np.zeros(len(pts), dtype=bool)
+        count = xyz.shape[1]
+        if count == 0 or rows == 0:
+            return np.zeros(count, dtype=bool)
         nearest, single, elevation = self._padded()
-        row, col, rng, el = self._project(pts)
-        pixel = np.clip(row - (self.row0 - 1), 0, rows + 1) * self.cols + col
-        limit = rng * np.float32(1.0 + margin_ratio) + np.float32(margin)
+        row, col, rng, el = self._project(xyz)
+        row -= self.row0 - 1
+        np.clip(row, 0, rows + 1, out=row)
+        pixel = row.astype(np.intp)
+        pixel *= self.cols
+        pixel += col
+        limit = rng * np.float32(1.0 + margin_ratio)
+        limit += np.float32(margin)
         seen = nearest.take(pixel) > limit
         if beam_radius is not None and single is not None and elevation is not None:
-            close = np.abs(elevation.take(pixel) - el) * rng <= np.float32(beam_radius)
-            seen |= close & (single.take(pixel) > limit)
+            off = elevation.take(pixel)
+            off -= el
+            np.abs(off, out=off)
+            off *= rng
+            close = off <= np.float32(beam_radius)
+            close &= single.take(pixel) > limit
+            seen |= close
         return seen
+
+
+def columns32(points: np.ndarray) -> np.ndarray:
+    """(3, N) float32 coordinates of (N, 3) points, one contiguous row per axis."""
+    return np.ascontiguousarray(np.asarray(points).T, dtype=np.float32)

@@ -23,7 +23,7 @@ import numpy as np
 
 from mapping.config import StaticMapConfig
 from mapping.errors import ScanError
-from mapping.geometry import squared_norms, transform, transform32
+from mapping.geometry import squared_norms, transform, transform32_columns
 from mapping.parallel import MIN_ROWS_PER_THREAD, map_items, map_row_chunks, resolve_threads
 from mapping.range_image import RangeImage
 from mapping.voxel_keys import lookup, point_keys, unpack
@@ -111,9 +111,10 @@ class StaticMap:
         def seen_in(rows: slice) -> np.ndarray:
             # Nearly every live voxel is within range: testing them all and masking afterwards
             # is cheaper than gathering the ones in range first.
-            local = transform32(live.centroids(rows), sensor_T_world)
+            local = transform32_columns(live.centroids(rows), sensor_T_world)
             seen = image.seen_through(local, cfg.range_margin, cfg.range_margin_ratio, self._beam_radius())
-            seen &= tested[rows] & (squared_norms(local) < np.float32(self.max_range**2))
+            x, y, z = local
+            seen &= tested[rows] & (x * x + y * y + z * z < np.float32(self.max_range**2))
             return np.flatnonzero(seen) + rows.start
 
         idx = np.concatenate(map_row_chunks(seen_in, len(live), self.threads))
@@ -161,7 +162,7 @@ class StaticMap:
         def count(scans: list[tuple[np.ndarray, RangeImage]]) -> np.ndarray:
             free = np.zeros(len(points_world), dtype=np.int32)
             for sensor_T_world, image in scans:
-                local = transform32(points_world, sensor_T_world)
+                local = transform32_columns(points_world, sensor_T_world)
                 free += image.seen_through(local, cfg.range_margin, cfg.range_margin_ratio, self._beam_radius())
             return free
 
