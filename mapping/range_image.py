@@ -11,7 +11,6 @@ lowest beam on the road ends before a road voxel, so the road is not carved.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import minimum_filter
 
 
 class RangeImage:
@@ -40,8 +39,7 @@ class RangeImage:
         img = np.full((rows, self.cols), np.inf, dtype=np.float32)
         pixel = (row - self.row0).astype(np.intp) * self.cols + col  # flat indices: ufunc.at and take are far faster in 1-D
         np.minimum.at(img.ravel(), pixel, rng)
-        size = 2 * int(window) + 1
-        nearest = minimum_filter(img, size=(size, size), mode=("nearest", "wrap"))
+        nearest = window_minimum(img, int(window))
         nearest[np.isinf(img)] = 0.0
         self.nearest = nearest
         if beams:
@@ -130,3 +128,20 @@ class RangeImage:
 def columns32(points: np.ndarray) -> np.ndarray:
     """(3, N) float32 coordinates of (N, 3) points, one contiguous row per axis."""
     return np.ascontiguousarray(np.asarray(points).T, dtype=np.float32)
+
+
+def window_minimum(image: np.ndarray, half: int) -> np.ndarray:
+    """Minimum of ``image`` over a (2 half + 1)^2 pixel window: rows clamp at the edges (the
+    top and bottom beams), columns wrap around (azimuth). Separable, one shifted
+    ``np.minimum`` per offset (several times faster than a generic filter)."""
+    rows = image.copy()
+    for s in range(1, half + 1):
+        np.minimum(rows[s:], image[:-s], out=rows[s:])
+        np.minimum(rows[:-s], image[s:], out=rows[:-s])
+    out = rows.copy()
+    for s in range(1, half + 1):
+        np.minimum(out[:, s:], rows[:, :-s], out=out[:, s:])
+        np.minimum(out[:, :s], rows[:, -s:], out=out[:, :s])
+        np.minimum(out[:, :-s], rows[:, s:], out=out[:, :-s])
+        np.minimum(out[:, -s:], rows[:, :s], out=out[:, -s:])
+    return out
