@@ -1,0 +1,33 @@
+"""The range image's own array helpers against their slow, obvious definitions."""
+
+import numpy as np
+import pytest
+from scipy.ndimage import minimum_filter
+
+from mapping.geometry import transform32, transform32_columns
+from mapping.range_image import window_minimum
+
+
+@pytest.mark.parametrize("half", [0, 1, 2, 3])
+def test_window_minimum_clamps_rows_and_wraps_columns(half):
+    rng = np.random.default_rng(half)
+    image = rng.uniform(0.5, 80.0, size=(23, 90)).astype(np.float32)
+    image[rng.random(image.shape) < 0.2] = np.inf  # pixels without a return
+    size = 2 * half + 1
+    expected = minimum_filter(image, size=(size, size), mode=("nearest", "wrap"))
+    assert np.array_equal(window_minimum(image, half), expected)
+
+
+def test_transform32_columns_is_transform32_per_axis():
+    rng = np.random.default_rng(7)
+    points = rng.uniform(-500.0, 500.0, size=(1000, 3)) + np.array([4.0e5, 5.8e6, 30.0])  # UTM-sized
+    angle = 0.7
+    pose = np.eye(4)
+    pose[:3, :3] = [[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0], [0.0, 0.0, 1.0]]
+    pose[:3, 3] = [4.0e5 + 3.0, 5.8e6 - 2.0, 31.0]
+    sensor_T_world = np.linalg.inv(pose)
+    columns = transform32_columns(points, sensor_T_world)
+    assert columns.shape == (3, 1000) and columns.dtype == np.float32
+    np.testing.assert_allclose(columns.T, transform32(points, sensor_T_world), atol=1e-4)
+    exact = (points - pose[:3, 3]) @ pose[:3, :3]  # world -> sensor in float64
+    np.testing.assert_allclose(columns.T, exact, atol=1e-3)
