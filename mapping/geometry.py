@@ -24,18 +24,16 @@ def squared_norms(points: np.ndarray) -> np.ndarray:
 def transform32(points: np.ndarray, T: np.ndarray) -> np.ndarray:
     """(N, 3) float32 points mapped through the 4x4 rigid ``T``, for tests that tolerate
     float32 (a few times faster). The points are first moved by ``T``'s origin in float64, so
-    large world coordinates lose no precision before the cast."""
-    rot = np.asarray(T, dtype=np.float64)[:3, :3]
-    origin = -rot.T @ np.asarray(T, dtype=np.float64)[:3, 3]  # the point T maps to zero
-    moved = (np.asarray(points, dtype=np.float64) - origin).astype(np.float32)
-    return moved @ rot.T.astype(np.float32)
+    large world coordinates lose no precision before the cast. A transposed view of
+    :func:`transform32_columns`."""
+    return transform32_columns(points, T).T
 
 
 def transform32_columns(points: np.ndarray, T: np.ndarray) -> np.ndarray:
     """:func:`transform32` laid out as (3, N), one contiguous row per axis: the layout the
-    range-image tests read fastest. Equal to ``transform32(points, T).T``."""
+    range-image tests read fastest."""
     rot = np.asarray(T, dtype=np.float64)[:3, :3]
-    origin = -rot.T @ np.asarray(T, dtype=np.float64)[:3, 3]
+    origin = -rot.T @ np.asarray(T, dtype=np.float64)[:3, 3]  # the point T maps to zero
     pts = np.asarray(points, dtype=np.float64)
     moved = np.empty((3, len(pts)), dtype=np.float32)
     for axis in range(3):  # per column: the strided read and the cast in one pass

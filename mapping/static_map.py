@@ -26,7 +26,7 @@ from mapping.errors import ScanError
 from mapping.geometry import squared_norms, transform, transform32_columns
 from mapping.parallel import MIN_ROWS_PER_THREAD, map_items, map_row_chunks, resolve_threads
 from mapping.range_image import RangeImage
-from mapping.voxel_keys import lookup, point_keys, unpack
+from mapping.voxel_keys import lookup, point_keys, voxel_centers
 from mapping.voxel_table import VoxelTable
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,7 @@ class StaticMap:
             # is cheaper than gathering the ones in range first.
             local = transform32_columns(live.centroids(rows), sensor_T_world)
             seen = image.seen_through(local, cfg.range_margin, cfg.range_margin_ratio, self._beam_radius())
-            x, y, z = local
-            seen &= tested[rows] & (x * x + y * y + z * z < np.float32(self.max_range**2))
+            seen &= tested[rows] & (squared_norms(local.T) < np.float32(self.max_range**2))
             return np.flatnonzero(seen) + rows.start
 
         idx = np.concatenate(map_row_chunks(seen_in, len(live), self.threads))
@@ -217,7 +216,7 @@ class StaticMap:
             out[m] = table.free[idx[m]]
         unknown = (live_rows < 0) & (archive_rows < 0)
         if unknown.any():
-            centres = (unpack(keys[unknown]).astype(np.float64) + 0.5) * self.voxel_size
+            centres = voxel_centers(keys[unknown], self.voxel_size)
             out[unknown] = self._history_free(centres, recent)
         return out
 
