@@ -37,6 +37,12 @@ from perception.map_query import MapQuery
 from perception.types import Box3D, Detection, ObjectClass
 
 GROUND_CELL = 2.0  # metres; cell of the ground-height estimate used when only a mask is given
+# A thin upright shape (a cyclist's side, or a car's end seen head-on or from behind) that a
+# predicted track carries across its own length at this speed or more is a car's end: a
+# cyclist rides along its length.
+CAR_END_SPEED = 3.0  # m/s
+CAR_END_ANGLE = np.radians(60.0)  # at least this between the track's heading and the shape's length
+CAR_END_REACH = 1.0  # metres beyond a predicted box's half diagonal within which a shape is its own
 
 
 @dataclass
@@ -65,6 +71,26 @@ def _to_sensor(boxes: list[Box3D], world_T_sensor: np.ndarray | None) -> list[Bo
     rot, t = world_T_sensor[:3, :3], world_T_sensor[:3, 3]
     dyaw = _yaw_of(rot)
     return [Box3D((b.center - t) @ rot, b.size, b.yaw - dyaw) for b in boxes]
+
+
+def _car_ends(boxes: BoxArrays, classes: list[ObjectClass], predicted: list[Box3D],
+              velocity: np.ndarray) -> np.ndarray:
+    """(K,) bool: boxes guessed cyclists that the nearest fast ``predicted`` box (same frame, its
+    ``velocity`` (P, 3) m/s) moves across their length: the end of a car."""
+    ends = np.zeros(len(classes), dtype=bool)
+    thin = np.flatnonzero([c is ObjectClass.CYCLIST for c in classes])
+    fast = np.flatnonzero(np.hypot(velocity[:, 0], velocity[:, 1]) >= CAR_END_SPEED)
+    if not len(thin) or not len(fast):
+        return ends
+    centres = np.array([predicted[i].center[:2] for i in fast.tolist()])
+    reach = np.array([0.5 * np.hypot(*predicted[i].size[:2]) for i in fast.tolist()]) + CAR_END_REACH
+    gaps = np.linalg.norm(boxes.center[thin, None, :2] - centres[None], axis=2)
+    near = gaps.argmin(axis=1)
+    close = gaps[np.arange(len(thin)), near] <= reach[near]
+    heading = np.arctan2(velocity[fast[near], 1], velocity[fast[near], 0])
+    across = np.abs(np.sin(heading - boxes.yaw[thin])) >= np.sin(CAR_END_ANGLE)
+    ends[thin[close & across]] = True
+    return ends
 
 
 def _ground_height_from_mask(points: np.ndarray, ground_mask: np.ndarray, xy: np.ndarray,
@@ -396,13 +422,16 @@ def _map_shares(static_map: MapQuery, clusters: Clusters, points: np.ndarray, wo
 def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config: DetectionConfig | None = None,
                    static_map: MapQuery | None = None, world_T_sensor: np.ndarray | None = None,
                    predicted: list[Box3D] | None = None, *,
-                   clustering: ClusteringConfig | None = None) -> DetectionOutput:
+                   clustering: ClusteringConfig | None = None,
+                   predicted_velocity: np.ndarray | None = None) -> DetectionOutput:
     """Detect objects in an (N, 3) sensor-frame scan; see the module docstring.
 
     ``ground`` is the ground mask (N,) or the :class:`GroundModel` that made it (whose
     planes give a better ground height under each box). ``static_map`` is only consulted
     together with ``world_T_sensor`` (4x4). ``predicted`` are the tracker's predicted boxes
-    for this scan, in the frame of the output.
+    for this scan, in the frame of the output, and ``predicted_velocity`` (len(predicted), 3)
+    their velocities in m/s, same frame: a cyclist-shaped cluster that a fast prediction
+    carries across its length is the end of a car.
     """
     config = config or DetectionConfig()
     clustering = clustering or ClusteringConfig()
@@ -476,6 +505,12 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
         overhung[small] |= _cut_by_field_of_view(pts, clusters, np.flatnonzero(small))
     not_road_user = floating | overhung
     classes = [ObjectClass.OTHER if n else c for c, n in zip(classes, not_road_user.tolist(), strict=True)]
+    if hints and predicted_velocity is not None and k:
+        velocity = np.asarray(predicted_velocity, dtype=np.float64).reshape(-1, 3)
+        if world_T_sensor is not None:
+            velocity = velocity @ world_T_sensor[:3, :3]
+        ends = _car_ends(boxes, classes, hints, velocity)
+        classes = [ObjectClass.CAR if e else c for c, e in zip(classes, ends.tolist(), strict=True)]
     if config.complete_boxes and k:
         complete_boxes(boxes, classes, ground_z)
 

@@ -305,7 +305,8 @@ class PerceptionHalf:
         hints = [Box3D(t.box.center + t.velocity * dt, t.box.size, t.box.yaw) for t in self.confirmed]
         predicted = [h for h, t in zip(hints, self.confirmed, strict=True) if t.moving]
         found = detect_objects(points, ground, cfg.detection, map_query if start.use_map else None, guess,
-                               hints or None, clustering=cfg.clustering)
+                               hints or None, clustering=cfg.clustering,
+                               predicted_velocity=np.array([t.velocity for t in self.confirmed]).reshape(-1, 3))
         candidate = np.zeros(len(points), dtype=bool)
         if start.use_map:
             for det in found.detections:
