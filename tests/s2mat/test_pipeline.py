@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -127,3 +128,34 @@ def test_reported_moving_tracks_are_road_users_in_motion(street, full_run):
     print(f"{right} of {total} moving track-frames sit on moving objects")
     assert total >= 50
     assert right >= 0.95 * total, f"{right} of {total} moving track-frames sit on moving objects"
+
+
+def _without(frame: Frame, instance: int) -> Frame:
+    """``frame`` with the returns of one simulated object gone (as if detection missed it)."""
+    points = frame.points.copy()
+    points[frame.ground_truth.instance == instance] = np.nan
+    return dataclasses.replace(frame, points=points)
+
+
+def test_a_track_stays_reported_through_a_one_frame_gap_in_its_returns(street, full_run):
+    """A reported track whose object gives no returns for one frame (a flicker of detection)
+    is still reported then, coasting, with the same id; after a longer gap it is not."""
+    _, results = full_run
+    gap = 21
+    gt = street[gap - 1].ground_truth
+    to_gt = gt.pose @ np.linalg.inv(results[gap - 1].pose)
+    pairs = []  # (points of the object, its instance, the track reported on it) before the gap
+    for truth in gt.boxes:
+        for track in results[gap - 1].tracks:
+            centre = to_gt[:3, :3] @ track.box.center + to_gt[:3, 3]
+            if np.linalg.norm(centre[:2] - truth.box.center[:2]) < 1.0:
+                pairs.append((int(np.sum(gt.instance == truth.instance_id)), truth.instance_id, track.track_id))
+    assert pairs, "a reported track on a simulated object before the gap"
+    _, instance, track_id = max(pairs)
+    frames = list(street[:gap + 2])
+    frames[gap] = _without(frames[gap], instance)
+    _, one = _run(frames[:gap + 1])
+    assert track_id in [t.track_id for t in one[gap].tracks]
+    frames[gap + 1] = _without(frames[gap + 1], instance)
+    _, two = _run(frames)
+    assert track_id not in [t.track_id for t in two[gap + 1].tracks]
