@@ -43,6 +43,14 @@ GROUND_CELL = 2.0  # metres; cell of the ground-height estimate used when only a
 CAR_END_SPEED = 3.0  # m/s
 CAR_END_ANGLE = np.radians(60.0)  # at least this between the track's heading and the shape's length
 CAR_END_REACH = 1.0  # metres beyond a predicted box's half diagonal within which a shape is its own
+# A car joined to a pole, trunk or sign beside it: car-long, too tall as a whole, but all
+# but the top POST_SHARE of its points at a car's height.
+POST_SHARE = 0.05
+POST_LENGTH = (3.5, 6.5)  # metres
+POST_WIDTH = 3.8  # metres
+POST_HEIGHT = (2.3, 4.5)  # metres, the whole cluster
+CAR_HEIGHT = (1.0, 2.3)  # metres, below the top POST_SHARE of its points
+POST_FOOTPRINT = 1.0  # metres, at most, across the points above that height (a facade is wider)
 
 
 @dataclass
@@ -91,6 +99,29 @@ def _car_ends(boxes: BoxArrays, classes: list[ObjectClass], predicted: list[Box3
     across = np.abs(np.sin(heading - boxes.yaw[thin])) >= np.sin(CAR_END_ANGLE)
     ends[thin[close & across]] = True
     return ends
+
+
+def _cars_beside_posts(points: np.ndarray, clusters: Clusters, boxes: BoxArrays,
+                       classes: list[ObjectClass]) -> np.ndarray:
+    """Clusters (indices) that are a car joined to something tall and thin beside it (the
+    points above the car's height within POST_FOOTPRINT); their boxes are cut down, in place,
+    to the height below the top POST_SHARE of their points."""
+    length, width, height = boxes.size[:, 0], boxes.size[:, 1], boxes.size[:, 2]
+    maybe = np.flatnonzero(np.array([c is ObjectClass.OTHER for c in classes], dtype=bool)
+                           & (length >= POST_LENGTH[0]) & (length <= POST_LENGTH[1]) & (width <= POST_WIDTH)
+                           & (height > POST_HEIGHT[0]) & (height <= POST_HEIGHT[1]))
+    cars = []
+    for c in maybe.tolist():  # a few clusters per scan
+        bottom = boxes.center[c, 2] - 0.5 * boxes.size[c, 2]
+        xyz = points[clusters.cluster_indices(c)]
+        top = float(np.quantile(xyz[:, 2], 1.0 - POST_SHARE))
+        body = top - bottom
+        post = xyz[xyz[:, 2] > top, :2]
+        if CAR_HEIGHT[0] <= body <= CAR_HEIGHT[1] and np.ptp(post, axis=0).max() <= POST_FOOTPRINT:
+            boxes.center[c, 2] = bottom + 0.5 * body
+            boxes.size[c, 2] = body
+            cars.append(c)
+    return np.array(cars, dtype=np.int64)
 
 
 def _ground_height_from_mask(points: np.ndarray, ground_mask: np.ndarray, xy: np.ndarray,
@@ -483,6 +514,8 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
         floating = np.zeros(0, bool)
         ground_z = np.zeros(0)
     classes = guess_classes(boxes.size)
+    for c in _cars_beside_posts(pts, clusters, boxes, classes).tolist():
+        classes[c] = ObjectClass.CAR
     # The static map's evidence at each cluster's voxels, and above the clusters shaped like
     # road users.
     free_share = np.zeros(k)
