@@ -42,7 +42,7 @@ GROUND_CELL = 2.0  # metres; cell of the ground-height estimate used when only a
 # cyclist rides along its length.
 CAR_END_SPEED = 3.0  # m/s
 CAR_END_ANGLE = np.radians(60.0)  # at least this between the track's heading and the shape's length
-CAR_END_REACH = 1.0  # metres beyond a predicted box's half diagonal within which a shape is its own
+CAR_END_REACH = 0.5  # metres: the shape's centre lies in the predicted box grown by this much
 # A car joined to a pole, trunk or sign beside it: car-long, too tall as a whole, but all
 # but the top POST_SHARE of its points at a car's height.
 POST_SHARE = 0.05
@@ -83,21 +83,18 @@ def _to_sensor(boxes: list[Box3D], world_T_sensor: np.ndarray | None) -> list[Bo
 
 def _car_ends(boxes: BoxArrays, classes: list[ObjectClass], predicted: list[Box3D],
               velocity: np.ndarray) -> np.ndarray:
-    """(K,) bool: boxes guessed cyclists that the nearest fast ``predicted`` box (same frame, its
-    ``velocity`` (P, 3) m/s) moves across their length: the end of a car."""
+    """(K,) bool: boxes guessed cyclists whose centre lies in a fast ``predicted`` box grown by
+    CAR_END_REACH (same frame; ``velocity`` (P, 3) m/s) that moves across their length: the
+    end of a car."""
     ends = np.zeros(len(classes), dtype=bool)
     thin = np.flatnonzero([c is ObjectClass.CYCLIST for c in classes])
-    fast = np.flatnonzero(np.hypot(velocity[:, 0], velocity[:, 1]) >= CAR_END_SPEED)
-    if not len(thin) or not len(fast):
+    if not len(thin):
         return ends
-    centres = np.array([predicted[i].center[:2] for i in fast.tolist()])
-    reach = np.array([0.5 * np.hypot(*predicted[i].size[:2]) for i in fast.tolist()]) + CAR_END_REACH
-    gaps = np.linalg.norm(boxes.center[thin, None, :2] - centres[None], axis=2)
-    near = gaps.argmin(axis=1)
-    close = gaps[np.arange(len(thin)), near] <= reach[near]
-    heading = np.arctan2(velocity[fast[near], 1], velocity[fast[near], 0])
-    across = np.abs(np.sin(heading - boxes.yaw[thin])) >= np.sin(CAR_END_ANGLE)
-    ends[thin[close & across]] = True
+    for i in np.flatnonzero(np.hypot(velocity[:, 0], velocity[:, 1]) >= CAR_END_SPEED).tolist():
+        inside = predicted[i].contains(boxes.center[thin], CAR_END_REACH)
+        heading = np.arctan2(velocity[i, 1], velocity[i, 0])
+        across = np.abs(np.sin(heading - boxes.yaw[thin])) >= np.sin(CAR_END_ANGLE)
+        ends[thin[inside & across]] = True
     return ends
 
 
