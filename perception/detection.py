@@ -11,6 +11,11 @@ road user stands in the open, while a car-sized piece of a facade (cut off by th
 the field of view or by an awning's shadow), or a trunk or pole, goes on upwards into space
 that is occupied or never seen.
 
+Two class guesses look beyond one cluster's box: a car-long cluster too tall for a car
+whose topmost points stand within a post's footprint is a car joined to a pole, trunk or
+sign beside it; and a cyclist-shaped cluster (a thin upright face) that a fast predicted
+track carries across its length is the end of a car seen head-on or from behind.
+
 Frames: input points are in the sensor frame. With ``world_T_sensor`` the boxes of the
 detections (and the predicted boxes given as hints) are in the world frame, otherwise in
 the sensor frame. Units are metres and radians.
