@@ -54,7 +54,7 @@ POST_SHARE = 0.05
 POST_LENGTH = (3.5, 6.5)  # metres
 POST_WIDTH = 3.8  # metres
 POST_HEIGHT = (2.3, 4.5)  # metres, the whole cluster
-CAR_HEIGHT = (1.0, 2.3)  # metres, below the top POST_SHARE of its points
+CAR_BODY_HEIGHT = (1.0, 2.3)  # metres, a car's height (as guess_classes), below the top POST_SHARE of its points
 POST_FOOTPRINT = 1.0  # metres, at most, across the points above that height (a facade is wider)
 
 
@@ -119,7 +119,7 @@ def _cars_beside_posts(points: np.ndarray, clusters: Clusters, boxes: BoxArrays,
         top = float(np.quantile(xyz[:, 2], 1.0 - POST_SHARE))
         body = top - bottom
         post = xyz[xyz[:, 2] > top, :2]
-        if CAR_HEIGHT[0] <= body <= CAR_HEIGHT[1] and np.ptp(post, axis=0).max() <= POST_FOOTPRINT:
+        if CAR_BODY_HEIGHT[0] <= body <= CAR_BODY_HEIGHT[1] and np.ptp(post, axis=0).max() <= POST_FOOTPRINT:
             boxes.center[c, 2] = bottom + 0.5 * body
             boxes.size[c, 2] = body
             cars.append(c)
