@@ -109,6 +109,11 @@ def fit_boxes(points: np.ndarray, members: np.ndarray, starts: np.ndarray, headi
     return BoxArrays(center=center, size=size, yaw=yaw)
 
 
+CAR_HEIGHTS = (1.0, 2.3)  # metres: a car's height, low and high
+JOINED_LENGTHS = (3.5, 6.5)  # metres: a car joined to street furniture beside it is this long
+JOINED_WIDTH = 3.8  # metres: and at most this wide
+
+
 def guess_classes(size: np.ndarray) -> list[ObjectClass]:
     """Coarse class from (K, 3) box sizes (length >= width, height), metres.
 
@@ -121,10 +126,11 @@ def guess_classes(size: np.ndarray) -> list[ObjectClass]:
     """
     size = np.asarray(size, dtype=np.float64).reshape(-1, 3)
     length, width, height = size[:, 0], size[:, 1], size[:, 2]
-    car = (length >= 2.5) & (length <= 6.5) & (width <= 2.6) & (height >= 1.0) & (height <= 2.3)
+    car_tall = (height >= CAR_HEIGHTS[0]) & (height <= CAR_HEIGHTS[1])
+    car = (length >= 2.5) & (length <= 6.5) & (width <= 2.6) & car_tall
     car &= (width >= 1.2) | (length >= 3.0)
     # A car joined to a trunk, pole or curb beside it: too wide, but car-long and car-tall.
-    car |= (length >= 3.5) & (length <= 6.5) & (width <= 3.8) & (height >= 1.0) & (height <= 2.3)
+    car |= (length >= JOINED_LENGTHS[0]) & (length <= JOINED_LENGTHS[1]) & (width <= JOINED_WIDTH) & car_tall
     cyc = (length > 1.1) & (length <= 2.1) & (width <= 0.8) & (height >= 1.6) & (height <= 2.1)
     car_end = (length >= 1.4) & (length < 2.5) & (width <= 2.3) & (height >= 0.5) & (height <= 2.0) & ~cyc
     ped = (length <= 1.1) & (length >= 0.2) & (width <= 1.1) & (height >= 1.0) & (height <= 2.1)

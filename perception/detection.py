@@ -27,7 +27,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perception.boxes import BoxArrays, complete_boxes, fit_boxes, fit_headings, guess_classes
+from perception.boxes import (
+    CAR_HEIGHTS,
+    JOINED_LENGTHS,
+    JOINED_WIDTH,
+    BoxArrays,
+    complete_boxes,
+    fit_boxes,
+    fit_headings,
+    guess_classes,
+)
 from perception.clustering import (
     Clusters,
     cluster_points,
@@ -48,13 +57,11 @@ GROUND_CELL = 2.0  # metres; cell of the ground-height estimate used when only a
 CAR_END_SPEED = 3.0  # m/s
 CAR_END_ANGLE = np.radians(60.0)  # at least this between the track's heading and the shape's length
 CAR_END_REACH = 0.5  # metres: the shape's centre lies in the predicted box grown by this much
-# A car joined to a pole, trunk or sign beside it: car-long, too tall as a whole, but all
-# but the top POST_SHARE of its points at a car's height.
+# A car joined to a pole, trunk or sign beside it: shaped as guess_classes' joined car but
+# too tall as a whole (up to POST_MAX_HEIGHT), with all but the top POST_SHARE of its points
+# at a car's height.
 POST_SHARE = 0.05
-POST_LENGTH = (3.5, 6.5)  # metres
-POST_WIDTH = 3.8  # metres
-POST_HEIGHT = (2.3, 4.5)  # metres, the whole cluster
-CAR_BODY_HEIGHT = (1.0, 2.3)  # metres, a car's height (as guess_classes), below the top POST_SHARE of its points
+POST_MAX_HEIGHT = 4.5  # metres, the whole cluster
 POST_FOOTPRINT = 1.0  # metres, at most, across the points above that height (a facade is wider)
 
 
@@ -110,8 +117,8 @@ def _cars_beside_posts(points: np.ndarray, clusters: Clusters, boxes: BoxArrays,
     to the height below the top POST_SHARE of their points."""
     length, width, height = boxes.size[:, 0], boxes.size[:, 1], boxes.size[:, 2]
     maybe = np.flatnonzero(np.array([c is ObjectClass.OTHER for c in classes], dtype=bool)
-                           & (length >= POST_LENGTH[0]) & (length <= POST_LENGTH[1]) & (width <= POST_WIDTH)
-                           & (height > POST_HEIGHT[0]) & (height <= POST_HEIGHT[1]))
+                           & (length >= JOINED_LENGTHS[0]) & (length <= JOINED_LENGTHS[1]) & (width <= JOINED_WIDTH)
+                           & (height > CAR_HEIGHTS[1]) & (height <= POST_MAX_HEIGHT))
     cars = []
     for c in maybe.tolist():  # a few clusters per scan
         bottom = boxes.center[c, 2] - 0.5 * boxes.size[c, 2]
@@ -119,7 +126,7 @@ def _cars_beside_posts(points: np.ndarray, clusters: Clusters, boxes: BoxArrays,
         top = float(np.quantile(xyz[:, 2], 1.0 - POST_SHARE))
         body = top - bottom
         post = xyz[xyz[:, 2] > top, :2]
-        if CAR_BODY_HEIGHT[0] <= body <= CAR_BODY_HEIGHT[1] and np.ptp(post, axis=0).max() <= POST_FOOTPRINT:
+        if CAR_HEIGHTS[0] <= body <= CAR_HEIGHTS[1] and np.ptp(post, axis=0).max() <= POST_FOOTPRINT:
             boxes.center[c, 2] = bottom + 0.5 * body
             boxes.size[c, 2] = body
             cars.append(c)

@@ -105,21 +105,20 @@ class TrackJudge:
     def __init__(self, tracking: TrackingConfig) -> None:
         self.tracking = tracking
         self._evidence: dict[int, TrackEvidence] = {}
-        self._now = float("-inf")  # time of the last judged frame
 
-    def report(self, confirmed: list[Track], times: np.ndarray | None) -> list[Track]:
-        """The tracks a frame reports, boxes at the frame time (see :meth:`reportable`)."""
-        return [at_frame_time(t, times) for t in confirmed if self.reportable(t)]
+    def report(self, confirmed: list[Track], times: np.ndarray | None, now: float) -> list[Track]:
+        """The tracks the frame at ``now`` reports, boxes at the frame time (see :meth:`reportable`)."""
+        return [at_frame_time(t, times) for t in confirmed if self.reportable(t, now)]
 
-    def reportable(self, track: Track) -> bool:
-        """Confirmed road users, and coasting ones matched within the last REPORT_COAST
-        seconds; one never seen in free space only after REPORT_HITS hits (a fragment of a
+    def reportable(self, track: Track, now: float) -> bool:
+        """Confirmed road users, and coasting ones matched within REPORT_COAST seconds before
+        ``now``; one never seen in free space only after REPORT_HITS hits (a fragment of a
         facade lives a frame or two)."""
         if track.object_class is ObjectClass.OTHER:
             return False
         ev = self._evidence.get(track.track_id)
         if track.state is TrackState.COASTING:
-            if ev is None or not ev.measured or self._now - ev.measured[-1][0] > REPORT_COAST + 1e-6:
+            if ev is None or not ev.measured or now - ev.measured[-1][0] > REPORT_COAST + 1e-6:
                 return False
         elif track.state is not TrackState.CONFIRMED:
             return False
@@ -133,7 +132,6 @@ class TrackJudge:
         set on a track the static map says is structure, that now sits inside persistent
         static occupancy, or whose points were not guessed a road user."""
         index = detection_index
-        self._now = now
         live = {t.track_id for t in tracks}
         self._evidence = {k: v for k, v in self._evidence.items() if k in live}
         out = []

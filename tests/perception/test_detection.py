@@ -311,7 +311,7 @@ def test_a_car_joined_to_a_post_beside_it_is_a_car_and_a_facade_is_not(monkeypat
         ground = fit_ground(frame.points)
         out = detect_objects(frame.points, ground, world_T_sensor=gt.pose)
         with monkeypatch.context() as m:
-            m.setattr(detection, "POST_HEIGHT", (np.inf, np.inf))  # the rule off
+            m.setattr(detection, "POST_MAX_HEIGHT", 0.0)  # the rule off
             plain = detect_objects(frame.points, ground, world_T_sensor=gt.pose)
         for c in range(out.clusters.count):
             if not (plain.classes[c] is ObjectClass.OTHER and out.classes[c] is ObjectClass.CAR):
