@@ -15,6 +15,7 @@ import numpy as np
 
 from perception.config import TrackingConfig
 from perception.detection import DetectionOutput
+from perception.tracking.geometry import boxes_to_array, iou_bev
 from perception.types import Box3D, Detection, ObjectClass, Track, TrackState
 
 # A track is moving only when its filtered centre went somewhere: over MOTION_WINDOW seconds
@@ -38,6 +39,11 @@ REPORT_HITS = 3  # hits before a track never seen in free space is reported
 # 0.35 s: 74.3 (coasting boxes of objects that left or went behind something count false).
 REPORT_COAST = 0.15  # seconds
 STATIC_FRAMES = 3  # matched frames inside static occupancy (and never in free space) that demote a track
+# Two reported car tracks whose boxes overlap by more than this (bird's-eye IoU) are one car
+# followed twice (a car split into two detections for a while, or a track started beside a
+# lagging one); only the better one is reported. On the simulated runs of make bench-tracking:
+# mean MOTA 77.8 -> 78.3, no run worse; cars parked bumper to bumper do not overlap.
+DUPLICATE_IOU = 0.1
 
 
 
@@ -49,6 +55,25 @@ def at_frame_time(track: Track, times: np.ndarray | None) -> Track:
     lag = float(np.mean(times[track.point_indices]))
     box = Box3D(track.box.center - track.velocity * lag, track.box.size, track.box.yaw)
     return replace(track, box=box)
+
+
+def one_per_car(tracks: list[Track]) -> list[Track]:
+    """``tracks`` without the car tracks that overlap a better car track by more than
+    DUPLICATE_IOU (bird's-eye IoU): better is matched in this frame rather than coasting, then
+    more hits, then older. Order is kept."""
+    cars = [i for i, t in enumerate(tracks) if t.object_class is ObjectClass.CAR]
+    if len(cars) < 2:
+        return tracks
+    boxes = boxes_to_array([tracks[i].box for i in cars])
+    overlap = iou_bev(boxes, boxes) > DUPLICATE_IOU
+    rank = sorted(range(len(cars)), key=lambda k: (tracks[cars[k]].state is TrackState.COASTING,
+                                                   -tracks[cars[k]].hits, tracks[cars[k]].track_id))
+    kept: list[int] = []
+    for k in rank:  # a few dozen tracks
+        if not overlap[k, kept].any():
+            kept.append(k)
+    dropped = {cars[k] for k in range(len(cars))} - {cars[k] for k in kept}
+    return [t for i, t in enumerate(tracks) if i not in dropped]
 
 
 @dataclass
@@ -107,8 +132,9 @@ class TrackJudge:
         self._evidence: dict[int, TrackEvidence] = {}
 
     def report(self, confirmed: list[Track], times: np.ndarray | None, now: float) -> list[Track]:
-        """The tracks the frame at ``now`` reports, boxes at the frame time (see :meth:`reportable`)."""
-        return [at_frame_time(t, times) for t in confirmed if self.reportable(t, now)]
+        """The tracks the frame at ``now`` reports, boxes at the frame time (see :meth:`reportable`),
+        one per car (see :func:`one_per_car`)."""
+        return one_per_car([at_frame_time(t, times) for t in confirmed if self.reportable(t, now)])
 
     def reportable(self, track: Track, now: float) -> bool:
         """Confirmed road users, and coasting ones matched within REPORT_COAST seconds before
