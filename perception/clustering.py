@@ -200,7 +200,7 @@ def cluster_points(points: np.ndarray, ground_mask: np.ndarray | None, config: C
     point_label = np.take(vlab, point_vox)
     labels[idx] = point_label
     clustered = point_label >= 0
-    return _clusters_from_labels(labels, count, vlab, centroids, counts_v, clustered=np.compress(clustered, idx),
+    return clusters_from_labels(labels, count, vlab, centroids, counts_v, clustered=np.compress(clustered, idx),
                                  point_counts=pcount[keep])
 
 
@@ -507,10 +507,10 @@ def split_walkers(points: np.ndarray, clusters: Clusters, ground_height: np.ndar
     if (np.bincount(labels[labels >= 0], minlength=count)[number] == 0).any() or (
             np.bincount(vl, minlength=count)[number] == 0).any():
         return clusters  # a walker left without points or voxels: keep the group whole
-    return _clusters_from_labels(labels, count, vl, clusters.voxel_centroids, clusters.voxel_counts)
+    return clusters_from_labels(labels, count, vl, clusters.voxel_centroids, clusters.voxel_counts)
 
 
-def _clusters_from_labels(labels: np.ndarray, count: int, voxel_labels: np.ndarray, voxel_centroids: np.ndarray,
+def clusters_from_labels(labels: np.ndarray, count: int, voxel_labels: np.ndarray, voxel_centroids: np.ndarray,
                           voxel_counts: np.ndarray, clustered: np.ndarray | None = None,
                           point_counts: np.ndarray | None = None) -> Clusters:
     """The :class:`Clusters` of point ``labels`` and connectivity-voxel ``voxel_labels`` (rows of

@@ -9,7 +9,9 @@ detection, except object-shaped clusters (by default) with space the map has see
 above them, which stay as non-dynamic detections so that parked cars are still tracked: a
 road user stands in the open, while a car-sized piece of a facade (cut off by the top of
 the field of view or by an awning's shadow), or a trunk or pole, goes on upwards into space
-that is occupied or never seen.
+that is occupied or never seen. A cluster partly in space seen free and partly in
+persistent occupancy is first split when its new part stands apart with a walker's or a
+cyclist's shape: someone who walks or rides past a pole or a parked car.
 
 Two class guesses look beyond one cluster's box: a car-long cluster too tall for a car
 whose topmost points stand within a post's footprint is a car joined to a pole, trunk or
@@ -40,6 +42,7 @@ from perception.boxes import (
 from perception.clustering import (
     Clusters,
     cluster_points,
+    clusters_from_labels,
     run_indices,
     run_starts,
     split_walkers,
@@ -419,44 +422,126 @@ def _top_of_columns(clusters: Clusters, which: np.ndarray, cell: float) -> tuple
     return owner[first], vc[first]
 
 
-def _map_shares(static_map: MapQuery, clusters: Clusters, points: np.ndarray, world_T_sensor: np.ndarray,
-                config: DetectionConfig, cluster_voxel: float,
-                tested: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per cluster, the share of its space the map has seen free, the share in persistent
-    static occupancy, and (for the ``tested`` clusters, 1 for the others) the share of its
-    vertical columns with space seen free just above their top (``OPEN_ABOVE_HEIGHTS``).
+@dataclass
+class _MapSamples:
+    """The static map's evidence at a cluster's space, one sample per cluster and map voxel."""
 
-    The space is sampled at the cluster's connectivity-voxel centroids, or, when the map's
-    voxels are finer, at one point per map voxel the cluster's points occupy (a centroid may
-    fall in an empty fine voxel between surfaces). All samples go to the map in one query.
-    """
-    k = clusters.count
+    sensor: np.ndarray  # (S, 3) sample positions, sensor frame
+    owner: np.ndarray  # (S,) cluster of each sample
+    seen_free: np.ndarray  # (S,) bool: the map has seen the sample's voxel free
+    persistent: np.ndarray  # (S,) bool: the voxel is persistent static occupancy
+
+
+def _evidence(static_map: MapQuery, points_world: np.ndarray, config: DetectionConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(seen free, persistent) of each world point's map voxel, from one exchange with the map."""
+    free = np.asarray(static_map.free_counts(points_world)).reshape(-1)
+    occ = np.asarray(static_map.occupied_counts(points_world)).reshape(-1)
+    return (free >= config.free_evidence) & (free > occ), (occ >= config.occupied_evidence) & (occ >= free)
+
+
+def _sample_map(static_map: MapQuery, clusters: Clusters, points: np.ndarray, world_T_sensor: np.ndarray,
+                config: DetectionConfig, cluster_voxel: float) -> _MapSamples:
+    """The map's evidence at the clusters' space: at their connectivity-voxel centroids, or,
+    when the map's voxels are finer, at one point per map voxel the cluster's points occupy (a
+    centroid may fall in an empty fine voxel between surfaces)."""
     rot, t = world_T_sensor[:3, :3], world_T_sensor[:3, 3]
     if static_map.voxel_size >= 0.75 * cluster_voxel:
-        samples = clusters.voxel_centroids @ rot.T + t
+        sensor = clusters.voxel_centroids
+        world = sensor @ rot.T + t
         owner = clusters.voxel_labels.astype(np.int64)
     else:
-        world = np.take(np.asarray(points), clusters.members, axis=0).astype(np.float64) @ rot.T
+        members = np.take(np.asarray(points), clusters.members, axis=0)
+        world = members.astype(np.float64) @ rot.T
         for i in range(3):  # column by column: a broadcast over rows of 3 is far slower
             world[:, i] += t[i]
-        owner = np.repeat(np.arange(k, dtype=np.int64), clusters.point_counts)
+        owner = np.repeat(np.arange(clusters.count, dtype=np.int64), clusters.point_counts)
         keys = [np.floor(world[:, i] / static_map.voxel_size).astype(np.int64) for i in range(3)]
         first = _first_per_owner_and_voxel(owner, keys)
-        samples, owner = np.take(world, first, axis=0), owner[first]
-    column_owner, top = _top_of_columns(clusters, tested, cluster_voxel)
-    above = np.concatenate([top + np.array([0.0, 0.0, h]) for h in OPEN_ABOVE_HEIGHTS]) @ rot.T + t
-    query = np.concatenate([samples, above])
-    free = np.asarray(static_map.free_counts(query)).reshape(-1)
-    occ = np.asarray(static_map.occupied_counts(query)).reshape(-1)
-    seen_free = (free >= config.free_evidence) & (free > occ)
-    persistent = (occ >= config.occupied_evidence) & (occ >= free)
-    n_s = len(samples)
+        sensor, world, owner = members[first], np.take(world, first, axis=0), owner[first]
+    seen_free, persistent = _evidence(static_map, world, config)
+    return _MapSamples(sensor, owner, seen_free, persistent)
+
+
+# A cluster partly in space the map has seen free and partly in persistent static occupancy
+# holds something new beside something that stands there (a walker beside a pole, a cyclist
+# along a parked car) when the two parts stand apart and the new part has a walker's or a
+# cyclist's shape. On the simulated runs of make bench-tracking: crowd seed 1 MOTA 66.8 ->
+# 77.6, mean 78.3 -> 79.7, no run worse by more than 0.1.
+SPLIT_MIN_SAMPLES = 3  # map voxels of each kind the cluster holds, at least
+SPLIT_MIN_SHARE = 0.15  # and their share of its map voxels
+SPLIT_APART = 0.3  # metres between the two parts' centres in the plane (one walker standing still is not split)
+SPLIT_THIN = (0.15, 0.55)  # metres: the new part's narrow side (a pole is thinner, a car wider)
+SPLIT_LENGTH = 2.0  # metres: its long side, at most (a cyclist)
+SPLIT_HEIGHTS = (1.0, 2.2)  # metres
+
+
+def _split_by_map(points: np.ndarray, clusters: Clusters, samples: _MapSamples, min_points: int) -> Clusters:
+    """``clusters`` with the new part of each cluster that is partly seen free and partly
+    persistent occupancy as a cluster of its own (see SPLIT_*): each point, connectivity voxel
+    and map sample goes to the part of its nearest sample seen free or persistent. The new
+    clusters are numbered after the others; ``samples.owner`` follows."""
+    from scipy.spatial import cKDTree
+
+    k = clusters.count
+    owner, seen_free, persistent = samples.owner, samples.seen_free, samples.persistent
     n = np.maximum(np.bincount(owner, minlength=k), 1)
-    open_column = seen_free[n_s:].reshape(len(OPEN_ABOVE_HEIGHTS), -1).any(axis=0)
-    columns = np.bincount(column_owner, minlength=k)
-    open_above = np.where(tested, np.bincount(column_owner, open_column, k) / np.maximum(columns, 1), 1.0)
-    return (np.bincount(owner, seen_free[:n_s], k) / n, np.bincount(owner, persistent[:n_s], k) / n,
-            open_above)
+    n_free = np.bincount(owner, seen_free, k)
+    n_static = np.bincount(owner, persistent, k)
+    mixed = np.flatnonzero((n_free >= SPLIT_MIN_SAMPLES) & (n_static >= SPLIT_MIN_SAMPLES)
+                           & (n_free >= SPLIT_MIN_SHARE * n) & (n_static >= SPLIT_MIN_SHARE * n))
+    if not len(mixed):
+        return clusters
+    pts = np.asarray(points)
+    labels = clusters.labels.copy()
+    voxel_labels = clusters.voxel_labels.astype(np.int64)
+    count = k
+    for c in mixed.tolist():  # a few clusters per scan
+        mine = np.flatnonzero(owner == c)
+        free, static = mine[seen_free[mine]], mine[persistent[mine]]
+        seeds = cKDTree(samples.sensor[np.concatenate([free, static])])
+        idx = clusters.cluster_indices(c)
+        new = seeds.query(pts[idx])[1] < len(free)  # nearest to a sample seen free
+        voxels = np.flatnonzero(voxel_labels == c)
+        new_voxels = seeds.query(clusters.voxel_centroids[voxels])[1] < len(free)
+        if min(new.sum(), (~new).sum()) < min_points or new_voxels.all() or not new_voxels.any():
+            continue
+        part, rest = pts[idx[new]], pts[idx[~new]]
+        if np.linalg.norm(part[:, :2].mean(axis=0) - rest[:, :2].mean(axis=0)) < SPLIT_APART:
+            continue
+        xy = part[:, :2] - part[:, :2].mean(axis=0)
+        thin, long = np.sort(np.ptp(xy @ np.linalg.eigh(xy.T @ xy)[1], axis=0))  # along its principal axes
+        height = float(np.ptp(part[:, 2]))
+        if not (SPLIT_THIN[0] < thin <= SPLIT_THIN[1] and long <= SPLIT_LENGTH
+                and SPLIT_HEIGHTS[0] <= height <= SPLIT_HEIGHTS[1]):
+            continue
+        labels[idx[new]] = count
+        voxel_labels[voxels[new_voxels]] = count
+        owner[mine[seeds.query(samples.sensor[mine])[1] < len(free)]] = count
+        count += 1
+    if count == k:
+        return clusters
+    return clusters_from_labels(labels, count, voxel_labels, clusters.voxel_centroids, clusters.voxel_counts)
+
+
+def _map_shares(static_map: MapQuery, clusters: Clusters, samples: _MapSamples, world_T_sensor: np.ndarray,
+                config: DetectionConfig, cluster_voxel: float,
+                tested: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cluster, the share of its ``samples`` the map has seen free, the share in persistent
+    static occupancy, and (for the ``tested`` clusters, 1 for the others) the share of its
+    vertical columns with space seen free just above their top (``OPEN_ABOVE_HEIGHTS``; asked
+    of the map in one more exchange)."""
+    k = clusters.count
+    n = np.maximum(np.bincount(samples.owner, minlength=k), 1)
+    column_owner, top = _top_of_columns(clusters, tested, cluster_voxel)
+    open_above = np.ones(k)
+    if len(column_owner):
+        rot, t = world_T_sensor[:3, :3], world_T_sensor[:3, 3]
+        above = np.concatenate([top + np.array([0.0, 0.0, h]) for h in OPEN_ABOVE_HEIGHTS]) @ rot.T + t
+        open_column = _evidence(static_map, above, config)[0].reshape(len(OPEN_ABOVE_HEIGHTS), -1).any(axis=0)
+        columns = np.bincount(column_owner, minlength=k)
+        open_above = np.where(tested, np.bincount(column_owner, open_column, k) / np.maximum(columns, 1), 1.0)
+    return (np.bincount(samples.owner, samples.seen_free, k) / n,
+            np.bincount(samples.owner, samples.persistent, k) / n, open_above)
 
 
 def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config: DetectionConfig | None = None,
@@ -495,6 +580,10 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
         under = (model.height_at(middle) if model is not None
                  else _ground_height_from_mask(pts, mask, middle, clustering.max_range))
         clusters = split_walkers(pts, clusters, under)
+    samples = None
+    if static_map is not None and world_T_sensor is not None and clusters.count:
+        samples = _sample_map(static_map, clusters, pts, world_T_sensor, config, clustering.voxel_size)
+        clusters = _split_by_map(pts, clusters, samples, clustering.min_points)
     oversized, boxes = _fit(pts, clusters, config, clustering)
     k = clusters.count
 
@@ -530,11 +619,11 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     free_share = np.zeros(k)
     occ_share = np.zeros(k)
     open_above = np.ones(k)
-    if static_map is not None and world_T_sensor is not None and k:
+    if samples is not None:
         tested = np.array([c is not ObjectClass.OTHER for c in classes], dtype=bool) & ~floating & ~oversized
         if config.open_above_share <= 0:
             tested[:] = False
-        free_share, occ_share, open_above = _map_shares(static_map, clusters, pts, world_T_sensor, config,
+        free_share, occ_share, open_above = _map_shares(static_map, clusters, samples, world_T_sensor, config,
                                                         clustering.voxel_size, tested)
     # Road users stand on the ground; small ones have open sky above them (a trunk has its
     # crown, a pole its lamp, a facade its upper floors), unless they are in space seen free

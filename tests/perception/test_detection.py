@@ -322,3 +322,68 @@ def test_a_car_joined_to_a_post_beside_it_is_a_car_and_a_facade_is_not(monkeypat
             assert out.boxes.size[c, 2] <= 2.3
     print(f"clusters turned cars: {turned}, of them mostly a car: {cars}")
     assert turned >= 5 and cars == turned
+
+
+class _PoleMap:
+    """A map that has long held a pole at ``pole`` (x, y; radius ``radius``) and has seen the
+    space around it free: persistent occupancy in the pole's voxels, free evidence elsewhere."""
+
+    voxel_size = 0.1
+
+    def __init__(self, pole: tuple[float, float], radius: float) -> None:
+        self.pole, self.radius = np.asarray(pole), radius
+
+    def _in_pole(self, points_world: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(np.asarray(points_world)[:, :2] - self.pole, axis=1) <= self.radius + self.voxel_size
+
+    def free_counts(self, points_world: np.ndarray) -> np.ndarray:
+        return np.where(self._in_pole(points_world), 0, 6)
+
+    def occupied_counts(self, points_world: np.ndarray) -> np.ndarray:
+        return np.where(self._in_pole(points_world), 20, 0)
+
+
+def _surface(centre: tuple[float, float], size: tuple[float, float, float], step: float = 0.03) -> np.ndarray:
+    """Points on the four sides of an upright box standing on z = 0."""
+    (cx, cy), (length, width, height) = centre, size
+    z = np.arange(0.0, height, step)
+    out = []
+    for a in np.arange(-length / 2, length / 2 + 1e-9, step):
+        for b in (-width / 2, width / 2):
+            out.append(np.column_stack([np.full_like(z, cx + a), np.full_like(z, cy + b), z]))
+    for b in np.arange(-width / 2, width / 2 + 1e-9, step):
+        for a in (-length / 2, length / 2):
+            out.append(np.column_stack([np.full_like(z, cx + a), np.full_like(z, cy + b), z]))
+    return np.concatenate(out)
+
+
+def test_a_walker_beside_a_pole_the_map_holds_is_split_off(monkeypatch):
+    """A walker 0.45 m from a pole: one cluster, 3 m tall. The map has held the pole for long
+    and seen the walker's space free, so the walker is split off and detected as a walker."""
+    pole_xy, walker_xy = (10.0, 0.0), (10.0, 0.45)
+    ground = np.column_stack([g.ravel() for g in np.meshgrid(np.arange(4.0, 16.0, 0.2), np.arange(-5.0, 5.0, 0.2))]
+                             + [np.zeros(3000)])
+    pole = _surface(pole_xy, (0.15, 0.15, 3.0))
+    walker = _surface(walker_xy, (0.45, 0.35, 1.75))
+    points = np.concatenate([ground, pole, walker]).astype(np.float32)
+    points[:, 2] -= 1.7  # the sensor 1.7 m above the ground
+    is_walker = np.r_[np.zeros(len(ground) + len(pole), bool), np.ones(len(walker), bool)]
+    static_map = _PoleMap(pole_xy, 0.075)
+
+    def walkers(out) -> list[float]:
+        """Share of the walker's points in each detection guessed a pedestrian."""
+        return [float(is_walker[d.point_indices].mean()) for d in out.detections
+                if d.object_class is ObjectClass.PEDESTRIAN]
+
+    ground_mask = points[:, 2] < -1.6
+    split = detect_objects(points, ground_mask, static_map=static_map, world_T_sensor=np.eye(4))
+    assert len(split.detections) and walkers(split) and min(walkers(split)) >= 0.9
+    walker_detection = next(d for d in split.detections if d.object_class is ObjectClass.PEDESTRIAN)
+    assert is_walker[walker_detection.point_indices].sum() >= 0.9 * is_walker.sum()
+    with monkeypatch.context() as m:
+        m.setattr(detection, "SPLIT_APART", np.inf)  # the split off
+        merged = detect_objects(points, ground_mask, static_map=static_map, world_T_sensor=np.eye(4))
+    assert merged.clusters.count == split.clusters.count - 1
+    assert not walkers(merged)
+    # Without the map there is nothing to split by.
+    assert detect_objects(points, ground_mask).clusters.count == merged.clusters.count
