@@ -201,7 +201,7 @@ def cluster_points(points: np.ndarray, ground_mask: np.ndarray | None, config: C
     labels[idx] = point_label
     clustered = point_label >= 0
     return clusters_from_labels(labels, count, vlab, centroids, counts_v, clustered=np.compress(clustered, idx),
-                                 point_counts=pcount[keep])
+                                point_counts=pcount[keep])
 
 
 def _merge_faces(centroids: np.ndarray, vlabel: np.ndarray, config: ClusteringConfig) -> np.ndarray:
@@ -511,8 +511,8 @@ def split_walkers(points: np.ndarray, clusters: Clusters, ground_height: np.ndar
 
 
 def clusters_from_labels(labels: np.ndarray, count: int, voxel_labels: np.ndarray, voxel_centroids: np.ndarray,
-                          voxel_counts: np.ndarray, clustered: np.ndarray | None = None,
-                          point_counts: np.ndarray | None = None) -> Clusters:
+                         voxel_counts: np.ndarray, clustered: np.ndarray | None = None,
+                         point_counts: np.ndarray | None = None) -> Clusters:
     """The :class:`Clusters` of point ``labels`` and connectivity-voxel ``voxel_labels`` (rows of
     ``voxel_centroids`` / ``voxel_counts``), both numbered ``0 .. count - 1`` and -1 for none.
     A caller that knows them passes the (ascending) indices of the labelled points and the

@@ -72,8 +72,8 @@ def one_per_car(tracks: list[Track]) -> list[Track]:
     for k in rank:  # a few dozen tracks
         if not overlap[k, kept].any():
             kept.append(k)
-    dropped = {cars[k] for k in range(len(cars))} - {cars[k] for k in kept}
-    return [t for i, t in enumerate(tracks) if i not in dropped]
+    reported = {cars[k] for k in kept}
+    return [t for i, t in enumerate(tracks) if t.object_class is not ObjectClass.CAR or i in reported]
 
 
 @dataclass
