@@ -251,6 +251,20 @@ class StaticMap:
         full = self.table()
         return full.centroids()[~self.carved(full)]
 
+    def kept_since(self, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(keys, fresh)``: the sorted keys of every kept voxel (live and archive), and the (M, 3)
+        world-frame centroids of those among them not in the sorted keys ``known`` (for example
+        the ``keys`` of an earlier call: what the map gained since)."""
+        keys, fresh = [], []
+        for table in (self.live, self.archive):
+            rows = np.flatnonzero(~self.carved(table))
+            kept = table.keys[rows]
+            keys.append(kept)
+            fresh.append(table.take(rows[lookup(known, kept) < 0]).centroids())
+        merged = np.concatenate(keys)
+        merged.sort(kind="stable")  # two sorted runs: one merge
+        return merged, np.concatenate(fresh)
+
     def __len__(self) -> int:
         return len(self.live) + len(self.archive)
 

@@ -93,6 +93,23 @@ def test_live_window_is_bounded_and_archive_is_exported(scans):
     assert len(smap.points()) > len(smap.live)
 
 
+def test_kept_since_gives_what_the_map_gained(scans):
+    smap = StaticMap(StaticMapConfig(live_radius=15.0, window_check_every=1), max_range=80.0)
+    for scan in scans[:5]:
+        smap.integrate(scan.points, scan.pose)
+    keys, fresh = smap.kept_since(np.zeros(0, dtype=np.int64))
+    assert np.array_equal(np.sort(fresh, axis=0), np.sort(smap.points(), axis=0))
+    for scan in scans[5:20]:  # the box leaves (carved voxels) and voxels move to the archive
+        smap.integrate(scan.points, scan.pose)
+    later, gained = smap.kept_since(keys)
+    table = smap.table()
+    kept = ~smap.carved(table)
+    assert len(smap.archive) > 0 and np.array_equal(later, table.keys[kept])
+    expected = table.centroids()[kept & ~np.isin(table.keys, keys)]
+    assert 0 < len(gained) < len(later)
+    assert np.array_equal(np.sort(gained, axis=0), np.sort(expected, axis=0))
+
+
 def test_static_map_answers_the_perception_map_query(scans):
     from perception.map_query import MapQuery
 

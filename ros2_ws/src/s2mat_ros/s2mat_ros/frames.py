@@ -19,7 +19,11 @@ def cloud_to_frame(msg: Any, index: int = 0) -> Frame:
     frame = pc2.to_frame(msg, index=index)
     if len(frame) == 0:
         raise PointCloud2Error("the cloud has no points")
-    if not np.isfinite(frame.points).all(axis=1).any():
+    x, y, z = frame.points.T
+    finite = np.isfinite(x)  # per column: a reduction along a length-3 axis is over ten times slower
+    finite &= np.isfinite(y)
+    finite &= np.isfinite(z)
+    if not finite.any():
         raise PointCloud2Error(f"none of the {len(frame)} points has finite x, y, z")
     return frame
 

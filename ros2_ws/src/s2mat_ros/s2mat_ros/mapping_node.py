@@ -288,17 +288,14 @@ class MappingNode(Node):
         due_update = self._last_update is None or t - self._last_update >= float(self.settings["map_update_period"])
         if not (due_full or due_update):
             return
-        table = self.half.map.table()
-        kept = ~self.half.map.carved(table)
-        keys, centroids = table.keys[kept], table.centroids()[kept]
+        static_map = self.half.map
         header = Header(stamp=stamp, frame_id=self.world_frame)
         if due_update:
-            new = ~np.isin(keys, self._published_keys, assume_unique=True)
-            self.pub_updates.publish(outputs.cloud(header, centroids[new]))
-            self._published_keys = keys.copy()
+            self._published_keys, fresh = static_map.kept_since(self._published_keys)
+            self.pub_updates.publish(outputs.cloud(header, fresh))
             self._last_update = t
         if due_full:
-            self.pub_map.publish(outputs.cloud(header, centroids))
+            self.pub_map.publish(outputs.cloud(header, static_map.points()))
             self._last_full = t
 
 
