@@ -22,6 +22,7 @@ from mapping.errors import ScanError
 from mapping.local_map import LocalMap
 from mapping.parallel import resolve_threads
 from mapping.preprocess import check_scan, deskew, valid_mask
+from mapping.scan_voxels import ScanVoxels
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,14 @@ class RegisteredScan:
     """The last scan as odometry saw it.
 
     ``points`` are the deskewed sensor-frame points (N, 3) float64 aligned with the input
-    (invalid ones are NaN), ``valid`` marks finite in-range points, ``pose`` is
-    ``world_T_sensor`` and ``registered`` says whether registration ran (False for the first
-    frame, a reset, or a fallback to the motion guess).
+    (invalid ones are NaN), ``valid`` marks finite in-range points, ``voxels`` groups them for
+    downsampling, ``pose`` is ``world_T_sensor`` and ``registered`` says whether registration
+    ran (False for the first frame, a reset, or a fallback to the motion guess).
     """
 
     points: np.ndarray
     valid: np.ndarray
+    voxels: ScanVoxels
     pose: np.ndarray
     timestamp: float
     registered: bool
@@ -132,6 +134,7 @@ class Odometry:
 
         guess = self._pose @ delta
         use = valid if static_mask is None else valid & np.asarray(static_mask, bool).reshape(-1)
+        voxels = ScanVoxels(scan, valid, 0.5 * self.voxel_size)
         registered = False
         new_pose = guess
         if self.local_map.empty:
@@ -140,7 +143,7 @@ class Odometry:
             log.warning("odometry: only %d static points at %.6f s; using the motion guess",
                         int(use.sum()), timestamp)
         else:
-            new_pose, registered = self._align(scan, use, guess)
+            new_pose, registered = self._align(voxels, use, guess)
 
         if registered:
             self.threshold.update(np.linalg.inv(guess) @ new_pose)
@@ -150,7 +153,7 @@ class Odometry:
         self._pose = new_pose
         self._timestamp = timestamp
         self.poses.append(new_pose.copy())
-        self.last_scan = RegisteredScan(scan, valid, new_pose.copy(), timestamp, registered)
+        self.last_scan = RegisteredScan(scan, valid, voxels, new_pose.copy(), timestamp, registered)
         return self.pose
 
     def update_map(self, static_mask: np.ndarray | None = None) -> None:
@@ -172,7 +175,9 @@ class Odometry:
         if not self.local_map.empty and self._frames_since_insert < self.config.map_update_every:
             return
         self._frames_since_insert = 0
-        self.local_map.insert(self._cloud(scan.points, keep), scan.pose)
+        cloud = self._cloud(scan.voxels, ~keep)
+        if cloud.size():
+            self.local_map.insert(cloud, scan.pose)
 
     def step(self, points: np.ndarray, static_mask: np.ndarray | None = None,
              times: np.ndarray | None = None, timestamp: float = 0.0) -> np.ndarray:
@@ -181,15 +186,18 @@ class Odometry:
         self.update_map(static_mask)
         return pose
 
-    def _cloud(self, scan: np.ndarray, mask: np.ndarray) -> small_gicp.PointCloud:
-        """Downsampled cloud with covariances of ``scan[mask]``."""
-        cloud, _ = small_gicp.preprocess_points(scan[mask], 0.5 * self.voxel_size, num_neighbors=10,
-                                                num_threads=self.threads)
+    def _cloud(self, voxels: ScanVoxels, leave_out: np.ndarray) -> small_gicp.PointCloud:
+        """Downsampled cloud (voxels of half the local map's) with covariances of the scan's valid
+        points not in ``leave_out``."""
+        cloud = small_gicp.PointCloud(voxels.centroids(leave_out))
+        if cloud.size():
+            tree = small_gicp.KdTree(cloud, num_threads=self.threads)
+            small_gicp.estimate_covariances(cloud, tree, num_neighbors=10, num_threads=self.threads)
         return cloud
 
-    def _align(self, scan: np.ndarray, mask: np.ndarray, guess: np.ndarray) -> tuple[np.ndarray, bool]:
+    def _align(self, voxels: ScanVoxels, mask: np.ndarray, guess: np.ndarray) -> tuple[np.ndarray, bool]:
         cfg = self.config
-        source = self._cloud(scan, mask)
+        source = self._cloud(voxels, ~mask)
         sigma = self.threshold.sigma
         result = small_gicp.align(self.local_map.voxels, source, init_T_target_source=guess,
                                   max_correspondence_distance=3.0 * sigma,
