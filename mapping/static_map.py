@@ -26,6 +26,7 @@ from mapping.errors import ScanError
 from mapping.geometry import squared_norms, transform, transform32_columns
 from mapping.parallel import MIN_ROWS_PER_THREAD, map_items, map_row_chunks, resolve_threads
 from mapping.range_image import RangeImage
+from mapping.scan_voxels import ScanVoxels
 from mapping.voxel_keys import lookup, point_keys, voxel_centers
 from mapping.voxel_table import VoxelTable
 
@@ -77,23 +78,13 @@ class StaticMap:
         self.sensor_position = pose[:3, 3].copy()
 
         # Hits of this scan: static points, grouped per voxel.
-        world = transform(pts[valid & static], pose)
-        keys = point_keys(world, self.voxel_size)
-        order = np.argsort(keys, kind="stable")  # faster here: along a ring, keys come in long sorted runs
-        sorted_keys = keys[order]
-        starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]) if len(keys) else np.zeros(0, np.int64)
-        ukeys = sorted_keys[starts]
-        counts = np.diff(np.r_[starts, len(keys)])
-        sums = np.zeros((len(starts), 3))
-        if len(keys):  # per column: 1-D gathers and sums are several times faster than row-wise ones
-            for axis in range(3):
-                sums[:, axis] = np.add.reduceat(world[:, axis].take(order), starts)
+        hits = ScanVoxels(transform(pts[valid & static], pose), None, self.voxel_size)
 
         # Free space: live voxels this scan saw through (except those it hit).
-        rows = lookup(self.live.keys, ukeys)  # live row of each hit voxel, -1 if new
+        rows = lookup(self.live.keys, hits.keys)  # live row of each hit voxel, -1 if new
         self._carve(image, sensor_T_world, rows[rows >= 0])
         # Hits: existing voxels gain a hit; new ones get their history's free evidence.
-        self._insert(ukeys, rows, counts.astype(np.int32), sums)
+        self._insert(hits.keys, rows, hits.counts.astype(np.int32), hits.sums)
         self.history.append((sensor_T_world, image))
         self.frames += 1
         if self.frames % cfg.window_check_every == 0 or len(self.live) > cfg.max_live_voxels:
