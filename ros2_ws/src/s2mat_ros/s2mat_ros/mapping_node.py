@@ -16,6 +16,7 @@ once its map query is answered (while the perception node detects), the path eve
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
+from s2mat.config import S2MATConfig
 from s2mat.errors import PointCloud2Error
 from s2mat.loop_parts import FrameStart, MappingHalf
 from s2mat.types import Frame
@@ -56,6 +58,15 @@ class _InFlight:
     clock: FrameClock | None = None  # the frame's time budget (setting timing_log)
 
 
+def share_cores(config: S2MATConfig, cores: int | None = None) -> None:
+    """In the graph the perception node works on one core while the static map integrates a
+    frame: unless ``mapping.num_threads`` is set, the map's free-space tests get the other
+    cores (at most 4; the answers do not depend on it). On two cores, two threads and the
+    perception node overcommit the machine and cost more CPU per frame than one thread."""
+    if config.mapping.num_threads is None:
+        config.mapping.num_threads = max(1, min(4, (cores or os.cpu_count() or 1) - 1))
+
+
 class MappingNode(Node):
     """Thin wrapper of :class:`s2mat.loop_parts.MappingHalf`; see the package README for the protocol."""
 
@@ -63,6 +74,7 @@ class MappingNode(Node):
         super().__init__("mapping", **kwargs)
         self.settings = declare_settings(self)
         self.config = declare_config(self)
+        share_cores(self.config)
         self.half = MappingHalf(self.config)
         self.world_frame = str(self.settings["world_frame"])
         # (frame, cloud header, monotonic time received, decode ms)
