@@ -144,3 +144,19 @@ def test_simulated_car_that_pulls_out_is_carved_from_the_map():
     assert smap.is_static(parked_points).mean() < 0.1
     structure = np.concatenate([world(f, f.ground_truth.instance == 0) for f in frames[::4]])
     assert smap.is_static(structure).mean() > 0.98
+
+
+def test_thread_count_does_not_change_the_map(scans):
+    # The ROS graph picks the free-space tests' thread count from the machine; the map must not
+    # depend on it.
+    maps = [StaticMap(StaticMapConfig(num_threads=n), max_range=80.0) for n in (1, 3)]
+    for scan in scans:
+        for smap in maps:
+            smap.integrate(scan.points, scan.pose, scan.labels != 2)
+    one, three = (smap.table() for smap in maps)
+    assert len(one) >= 3 * 20_000  # enough voxels that the carve is split over three threads
+    for column in ("keys", "hits", "free", "free_since_hit", "npts", "sums"):
+        np.testing.assert_array_equal(getattr(one, column), getattr(three, column), err_msg=column)
+    probe = np.concatenate([_world(s) for s in scans[::10]]) + 0.37  # voxels seen, missed and new
+    for query in ("free_counts", "occupied_counts"):
+        np.testing.assert_array_equal(getattr(maps[0], query)(probe), getattr(maps[1], query)(probe), err_msg=query)
