@@ -11,7 +11,9 @@ received; the latency from publishing a cloud (wall time at its stamp) to receiv
 list, median and 95th percentile; each node's per-frame time budget (median ms per phase, from
 the nodes' ``timing_log`` lines: the S2MAT step's own parts vs what the node adds around them);
 the CPU time per processed frame of each process (the nodes with their DDS threads, and this
-script publishing and listening) against the machine's core time per input frame; and, as the
+script publishing and listening) against the machine's core time per input frame, and of each
+node by thread (main: the callbacks; s2mat-integrate: the map's background work; s2mat-map:
+its free-space tests; dds: Fast DDS); and, as the
 peer measured in the same run, the offline ``S2MAT.step`` time per frame on the
 same scans, with the ratio of the median latency to it.
 
@@ -121,6 +123,33 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
     return out
 
 
+def thread_kind(pid: int, tid: int, name: str) -> str:
+    """What a thread of a node process does, from its OS name: the main thread (callbacks),
+    s2mat's pools (``s2mat-integrate``, ``s2mat-map``), Fast DDS's threads, or other."""
+    if tid == pid:
+        return "main"
+    if name.startswith("s2mat-"):
+        return name.rstrip("_0123456789")
+    return "dds" if name.startswith("dds.") else "other"
+
+
+def thread_cpu_seconds(pids: list[int]) -> dict[tuple[int, str], float]:
+    """User + system CPU seconds so far per process and kind of thread (:func:`thread_kind`)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[tuple[int, str], float] = {}
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("[0-9]*"):
+            fields = _stat_fields(task / "stat")
+            try:
+                name = (task / "comm").read_text().strip()
+            except OSError:
+                continue
+            if fields is not None:
+                key = (pid, thread_kind(pid, int(task.name), name))
+                out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def process_names(pids: list[int]) -> dict[int, str]:
     """The node a process runs (the module after ``-m`` on its command line), or its program name."""
     names = {}
@@ -201,7 +230,7 @@ def main() -> None:
             sent: dict[int, float] = {}
             pids = process_tree(graph.pid)
             names = process_names(pids)
-            cpu0, own0 = cpu_seconds(pids), time.process_time()
+            cpu0, threads0, own0 = cpu_seconds(pids), thread_cpu_seconds(pids), time.process_time()
             start = time.time()
             for i, msg in enumerate(msgs):
                 due = start + i / args.rate
@@ -209,7 +238,7 @@ def main() -> None:
                 sent[round(frames[i].timestamp * 1e9)] = time.time()
                 publisher.publish(msg)
             listener.spin_until(lambda: False, 5.0)
-            cpu1, own1 = cpu_seconds(pids), time.process_time()
+            cpu1, threads1, own1 = cpu_seconds(pids), thread_cpu_seconds(pids), time.process_time()
         finally:
             stop(graph)
             listener.close()
@@ -249,6 +278,12 @@ def main() -> None:
           + ", ".join(f"{k} {v:.0f}" for k, v in per_frame.items())
           + f"; DDS threads included); {cores} cores give {cores * 1e3 / args.rate:.0f} ms per input frame "
           f"at {args.rate:g} Hz")
+    by_node: dict[str, list[str]] = {}
+    for (pid, kind), used in sorted(threads1.items()):
+        ms = (used - threads0.get((pid, kind), 0.0)) / max(1, stats["processed"]) * 1e3
+        if ms >= 0.5:
+            by_node.setdefault(names.get(pid, str(pid)), []).append(f"{kind} {ms:.0f}")
+    print("  by thread: " + "; ".join(f"{node}: {', '.join(parts)}" for node, parts in by_node.items()))
     print("per-frame budget (median ms; frame = from its start in the node to its end there):")
     for row in budget_table(text):
         print("  " + row)

@@ -34,6 +34,7 @@ import numpy as np
 
 from mapping.geometry import squared_norms
 from mapping.odometry import Odometry
+from mapping.parallel import name_os_thread
 from mapping.preprocess import deskew
 from mapping.static_map import StaticMap
 from perception.detection import DetectionOutput, detect_objects
@@ -171,7 +172,8 @@ class MappingHalf:
 
     def __init__(self, config: S2MATConfig | None = None) -> None:
         self.config = config or S2MATConfig()
-        self._integrator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2mat-integrate")
+        self._integrator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2mat-integrate",
+                                              initializer=name_os_thread)
         # Background work of the last frame: the static map's integration, then the odometry's
         # local-map update (queued in that order on one thread, so the map is ready first).
         self._jobs: dict[str, Future] = {}
