@@ -58,6 +58,7 @@ class Clusters:
 
 
 FACE_MAX_HEIGHT = 1.2  # metres; the two faces of a car seen end-on are each at most this tall
+FACE_WIDTH_RATIO = 0.5  # the farther face is at least this share of the nearer one's width
 
 
 _BUFFERS = threading.local()
@@ -210,7 +211,8 @@ def _merge_faces(centroids: np.ndarray, vlabel: np.ndarray, config: ClusteringCo
     Seen from ahead or behind, a car shows a low face (bumper, grille) and, farther along the
     same beams, a taller one (windscreen, cabin); the hood or boot lid between them is nearly
     parallel to the beams and returns too few points to connect them. Two components are
-    joined when each is at most ``FACE_MAX_HEIGHT`` tall, they cover the same azimuths, the farther one starts at most ``merge_gap``
+    joined when each is at most ``FACE_MAX_HEIGHT`` tall, they cover the same azimuths, the farther
+    one is at least ``FACE_WIDTH_RATIO`` times as wide across the beams, starts at most ``merge_gap``
     behind the nearer one, reaches at least ``merge_rise`` higher and starts higher, and
     the pair fits in ``merge_max_length`` along the beams.
     """
@@ -262,6 +264,9 @@ def _merge_faces(centroids: np.ndarray, vlabel: np.ndarray, config: ClusteringCo
     ok = overlap >= 0.5 * narrow
     ok &= (r_lo[b] - r_hi[a] <= config.merge_gap) & (r_hi[b] - r_lo[a] <= config.merge_max_length)
     ok &= (z_hi[b] >= z_hi[a] + config.merge_rise) & (z_lo[b] > z_lo[a])
+    # The farther face (rear window, roof) spans most of the nearer one's width across the
+    # beams; what shows of a walker standing behind a car's end spans a third of it or less.
+    ok &= (a_hi[b] - a_lo[b]) * r_lo[b] >= FACE_WIDTH_RATIO * (a_hi[a] - a_lo[a]) * r_lo[a]
     if not ok.any():
         return vlabel
     first = np.take(lab, starts)

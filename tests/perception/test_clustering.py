@@ -145,3 +145,17 @@ def test_in_boxes_equals_box_contains():
         np.testing.assert_array_equal(_in_boxes(arrays, points[None], margin), want)
         which = rng.integers(0, len(boxes), len(points))
         np.testing.assert_array_equal(_in_boxes(arrays, points, margin, which), want[which, np.arange(len(points))])
+
+
+def test_a_car_seen_end_on_is_joined_but_not_with_a_walker_behind_it():
+    """Seen from behind, a car is a low face (bumper) and, 1-2 m farther along the beams, a
+    taller, as wide one (rear window, roof): one cluster. A walker standing behind a car's end
+    shows above it as a face taller than wide: a cluster of their own."""
+    rng = np.random.default_rng(5)
+    bumper = _blob(np.array([12.0, 3.0, -1.1]), [0.2, 1.8, 0.7], 400, rng)
+    cabin = _blob(np.array([13.4, 3.0, -0.55]), [0.3, 1.5, 0.6], 300, rng)
+    assert cluster_points(np.vstack([bumper, cabin]).astype(np.float32), None).count == 1
+    walker = _blob(np.array([13.6, 3.2, -0.5]), [0.3, 0.45, 1.0], 200, rng)
+    clusters = cluster_points(np.vstack([bumper, walker]).astype(np.float32), None)
+    assert clusters.count == 2
+    assert len(np.unique(clusters.labels[:400])) == 1 and clusters.labels[0] != clusters.labels[-1]
