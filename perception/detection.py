@@ -66,6 +66,16 @@ CAR_END_REACH = 0.5  # metres: the shape's centre lies in the predicted box grow
 POST_SHARE = 0.05
 POST_MAX_HEIGHT = 4.5  # metres, the whole cluster
 POST_FOOTPRINT = 1.0  # metres, at most, across the points above that height (a facade is wider)
+# A car under something that overhangs it (a tree crown, an awning): too tall or too wide for
+# a car as a whole, but most of its points lie below CANOPY_CUT above its bottom and form a
+# car's footprint there.
+CANOPY_CUT = 1.6  # metres above the cluster's bottom: a car's roof is below, a crown above
+CANOPY_BODY = 1.0  # metres above the bottom: the car's body, whose footprint is fitted (a crown's edge may hang lower than its roof)
+CANOPY_MARGIN = 0.1  # metres around that footprint in which the roof's points are looked for
+CANOPY_SHARE = 0.6  # of the cluster's points, at least, below the cut
+CANOPY_BODY_SHARE = 0.4  # and below CANOPY_BODY: a car's points crowd low, a facade's spread evenly up its height
+CANOPY_WIDTHS = (1.4, 2.3)  # metres: the footprint below the cut is a car's this wide
+CANOPY_MAX_LENGTH = 8.0  # metres: the whole cluster, crown included, at most this long
 
 
 @dataclass
@@ -133,6 +143,44 @@ def _cars_beside_posts(points: np.ndarray, clusters: Clusters, boxes: BoxArrays,
             boxes.center[c, 2] = bottom + 0.5 * body
             boxes.size[c, 2] = body
             cars.append(c)
+    return np.array(cars, dtype=np.int64)
+
+
+def _cars_under_canopy(points: np.ndarray, clusters: Clusters, boxes: BoxArrays, classes: list[ObjectClass],
+                       clustering: ClusteringConfig) -> np.ndarray:
+    """Clusters (indices) that are a car with something overhanging it: most of their points lie
+    below CANOPY_CUT above the bottom, and those below CANOPY_BODY have a car's footprint. Their
+    boxes are refitted, in place, to that footprint and the highest point over it below the cut."""
+    length, height = boxes.size[:, 0], boxes.size[:, 2]
+    maybe = np.flatnonzero(np.array([c is ObjectClass.OTHER for c in classes], dtype=bool)
+                           & (length >= JOINED_LENGTHS[0]) & (length <= CANOPY_MAX_LENGTH)
+                           & (height > CANOPY_CUT) & (height <= POST_MAX_HEIGHT))
+    cars = []
+    for c in maybe.tolist():  # a few clusters per scan
+        members = clusters.cluster_indices(c)
+        bottom = boxes.center[c, 2] - 0.5 * boxes.size[c, 2]
+        rise = points[members, 2] - bottom
+        low = members[rise <= CANOPY_CUT]
+        body = members[rise <= CANOPY_BODY]
+        if len(low) < CANOPY_SHARE * len(members) or len(body) < max(CANOPY_BODY_SHARE * len(members), 3):
+            continue
+        # The heading from the body's connectivity voxels, as every cluster's (few, and denoised).
+        end = clusters.voxel_starts[c + 1] if c + 1 < clusters.count else len(clusters.voxel_labels)
+        voxels = clusters.voxel_centroids[clusters.voxel_starts[c]:end]
+        voxels = voxels[voxels[:, 2] - bottom <= CANOPY_BODY]
+        if not len(voxels):
+            continue
+        heading = fit_headings(voxels[:, :2], np.zeros(1, np.int64), clustering.yaw_steps, clustering.box_criterion)
+        car = fit_boxes(points, body, np.zeros(1, np.int64), heading)
+        car_length, car_width = car.size[0, :2]
+        if not (JOINED_LENGTHS[0] <= car_length <= JOINED_LENGTHS[1] and CANOPY_WIDTHS[0] <= car_width <= CANOPY_WIDTHS[1]):
+            continue
+        footprint = Box3D(car.center[0], (car_length, car_width, np.inf), float(car.yaw[0]))
+        top = float(points[low[footprint.contains(points[low], CANOPY_MARGIN)], 2].max())
+        boxes.center[c] = (car.center[0, 0], car.center[0, 1], 0.5 * (bottom + top))
+        boxes.size[c] = (car_length, car_width, top - bottom)
+        boxes.yaw[c] = car.yaw[0]
+        cars.append(c)
     return np.array(cars, dtype=np.int64)
 
 
@@ -613,6 +661,8 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
         ground_z = np.zeros(0)
     classes = guess_classes(boxes.size)
     for c in _cars_beside_posts(pts, clusters, boxes, classes).tolist():
+        classes[c] = ObjectClass.CAR
+    for c in _cars_under_canopy(pts, clusters, boxes, classes, clustering).tolist():
         classes[c] = ObjectClass.CAR
     # The static map's evidence at each cluster's voxels, and above the clusters shaped like
     # road users.

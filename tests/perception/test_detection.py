@@ -299,29 +299,35 @@ def test_a_thin_shape_carried_across_its_length_by_a_track_is_the_end_of_a_car()
     assert ends >= 2
 
 
+def _turned_to_cars(monkeypatch, seed: int, frames: int, rule_off: tuple[str, float]):
+    """``(box size, car box or None)`` of each cluster a detection rule turns from OTHER into a
+    car over the first ``frames`` street frames of ``seed``: the rule is off with the module
+    constant ``rule_off[0]`` set to ``rule_off[1]``. The car box is that of the ground-truth car
+    holding most of the cluster's points, None when that is not a car."""
+    name, value = rule_off
+    for frame in itertools.islice(simulate("street", sensor="hdl64", frames=60, seed=seed, camera=False,
+                                           motion_distortion=False), frames):
+        gt = frame.ground_truth
+        vehicles = {b.instance_id: b.box for b in gt.boxes if b.object_class is ObjectClass.CAR}
+        ground = fit_ground(frame.points)
+        out = detect_objects(frame.points, ground, world_T_sensor=gt.pose)
+        with monkeypatch.context() as m:
+            m.setattr(detection, name, value)
+            plain = detect_objects(frame.points, ground, world_T_sensor=gt.pose)
+        for c in range(out.clusters.count):
+            if plain.classes[c] is ObjectClass.OTHER and out.classes[c] is ObjectClass.CAR:
+                ids, n = np.unique(gt.instance[out.clusters.cluster_indices(c)], return_counts=True)
+                yield out.boxes.size[c], vehicles.get(int(ids[np.argmax(n)]))
+
+
 def test_a_car_joined_to_a_post_beside_it_is_a_car_and_a_facade_is_not(monkeypatch):
     """Parked cars merge with a pole, trunk or sign on the curb into one cluster taller than
     any car. Their points above a car's height stand within a post's footprint; a piece of
     facade of a car's length goes on wide above that height. Only the cars become cars."""
-    turned = cars = 0
-    for frame in itertools.islice(simulate("street", sensor="hdl64", frames=60, seed=1, camera=False,
-                                           motion_distortion=False), 12):
-        gt = frame.ground_truth
-        vehicles = {b.instance_id for b in gt.boxes if b.object_class is ObjectClass.CAR}
-        ground = fit_ground(frame.points)
-        out = detect_objects(frame.points, ground, world_T_sensor=gt.pose)
-        with monkeypatch.context() as m:
-            m.setattr(detection, "POST_MAX_HEIGHT", 0.0)  # the rule off
-            plain = detect_objects(frame.points, ground, world_T_sensor=gt.pose)
-        for c in range(out.clusters.count):
-            if not (plain.classes[c] is ObjectClass.OTHER and out.classes[c] is ObjectClass.CAR):
-                continue
-            turned += 1
-            ids, n = np.unique(gt.instance[out.clusters.cluster_indices(c)], return_counts=True)
-            cars += ids[np.argmax(n)] in vehicles
-            assert out.boxes.size[c, 2] <= 2.3
-    print(f"clusters turned cars: {turned}, of them mostly a car: {cars}")
-    assert turned >= 5 and cars == turned
+    turned = list(_turned_to_cars(monkeypatch, 1, 12, ("POST_MAX_HEIGHT", 0.0)))
+    print(f"clusters turned cars: {len(turned)}, of them mostly a car: {sum(car is not None for _, car in turned)}")
+    assert len(turned) >= 5 and all(car is not None for _, car in turned)
+    assert all(size[2] <= 2.3 for size, _ in turned)
 
 
 class _PoleMap:
@@ -387,3 +393,15 @@ def test_a_walker_beside_a_pole_the_map_holds_is_split_off(monkeypatch):
     assert not walkers(merged)
     # Without the map there is nothing to split by.
     assert detect_objects(points, ground_mask).clusters.count == merged.clusters.count
+
+
+def test_a_car_under_a_tree_crown_is_a_car(monkeypatch):
+    """A parked car under a tree joins its crown into one cluster, too wide or too tall for a
+    car. Most of its points lie below a car's roof, and those of its body have a car's
+    footprint: it becomes a car, boxed without the crown. A piece of facade of a car's length
+    (points spread evenly up its height) does not."""
+    turned = list(_turned_to_cars(monkeypatch, 0, 10, ("CANOPY_MAX_LENGTH", 0.0)))
+    print(f"clusters turned cars: {len(turned)}, of them mostly a car: {sum(car is not None for _, car in turned)}")
+    assert len(turned) >= 3 and all(car is not None for _, car in turned)
+    for size, car in turned:  # the box is the car's, not the crown's
+        assert size[2] <= detection.CANOPY_CUT + 1e-9 and size[1] <= car.size[1] + 0.3
