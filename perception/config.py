@@ -25,7 +25,7 @@ class GroundConfig(_Section):
     max_slope_deg: float = Field(20.0, gt=0, lt=90, description="Steepest plane accepted as ground, degrees.")
     max_bend_deg: float = Field(10.0, gt=0, lt=90, description="Largest change of grade between a bin's plane and the ground extrapolated from the nearer ring, degrees.")
     elevation_tolerance: float = Field(0.35, gt=0, description="A bin's plane may step this far from the plane extrapolated from nearer rings, metres.")
-    slope_change_deg: float = Field(8.0, ge=0, lt=90, description="Allowed change of grade per metre of extrapolation, degrees.")
+    slope_change_deg: float = Field(4.0, ge=0, lt=90, description="Allowed change of grade per metre of extrapolation, degrees.")
     max_flatness: float = Field(0.12, gt=0, description="Largest RMS residual of an accepted plane, metres.")
     refine_iterations: int = Field(1, ge=0, description="Plane refits on the inliers of the previous fit.")
     fit_stride: int = Field(3, ge=1, description="Every n-th point is used to fit planes (all points are classified).")

@@ -91,3 +91,20 @@ def test_non_finite_points_are_never_ground_and_bad_shapes_raise():
     assert mask[20:].mean() > 0.99
     with pytest.raises(ValueError, match="shape"):
         segment_ground(pts[:, :2])
+
+
+def test_a_car_roof_seen_over_an_occluder_is_not_ground():
+    """Beyond a stretch where something near hides the road, the first surface seen may be a
+    car's roof, flat and 1.2 m above the road. The ground extrapolated over the hidden stretch
+    may bend only a little per metre, so the roof is not ground; the road before it is."""
+    rng = np.random.default_rng(0)
+    angle = rng.uniform(-0.15, 0.15, 20000)  # a narrow wedge ahead of the sensor
+    near = rng.uniform(2.5, 4.5, 20000)
+    road = np.column_stack([near * np.cos(angle), near * np.sin(angle), np.full(20000, -1.73)])
+    far = rng.uniform(11.5, 13.0, 4000)
+    roof_angle = rng.uniform(-0.1, 0.1, 4000)
+    roof = np.column_stack([far * np.cos(roof_angle), far * np.sin(roof_angle), np.full(4000, -1.73 + 1.25)])
+    points = np.vstack([road, roof]).astype(np.float32) + rng.normal(0, 0.01, (24000, 3)).astype(np.float32)
+    mask = fit_ground(points).mask
+    assert mask[:20000].mean() > 0.95
+    assert mask[20000:].mean() < 0.05
