@@ -97,6 +97,11 @@ def _stat_fields(stat: Path) -> list[str] | None:
         return None
 
 
+def _cpu(fields: list[str], tick: int) -> float:
+    """User + system CPU seconds of a /proc stat record (:func:`_stat_fields`)."""
+    return (int(fields[11]) + int(fields[12])) / tick
+
+
 def process_tree(root: int) -> list[int]:
     """``root`` and every process below it (Linux /proc)."""
     parents: dict[int, list[int]] = {}
@@ -119,7 +124,7 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
     for pid in pids:
         fields = _stat_fields(Path(f"/proc/{pid}/stat"))
         if fields is not None:
-            out[pid] = (int(fields[11]) + int(fields[12])) / tick
+            out[pid] = _cpu(fields, tick)
     return out
 
 
@@ -146,7 +151,7 @@ def thread_cpu_seconds(pids: list[int]) -> dict[tuple[int, str], float]:
                 continue
             if fields is not None:
                 key = (pid, thread_kind(pid, int(task.name), name))
-                out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+                out[key] = out.get(key, 0.0) + _cpu(fields, tick)
     return out
 
 

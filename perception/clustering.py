@@ -56,6 +56,11 @@ class Clusters:
         end = self.starts[cluster + 1] if cluster + 1 < self.count else len(self.members)
         return self.members[self.starts[cluster]:end]
 
+    def cluster_voxels(self, cluster: int) -> np.ndarray:
+        """(V, 3) centroids of one cluster's connectivity voxels."""
+        end = self.voxel_starts[cluster + 1] if cluster + 1 < self.count else len(self.voxel_labels)
+        return self.voxel_centroids[self.voxel_starts[cluster]:end]
+
 
 FACE_MAX_HEIGHT = 1.2  # metres; the two faces of a car seen end-on are each at most this tall
 FACE_WIDTH_RATIO = 0.5  # the farther face is at least this share of the nearer one's width

@@ -165,8 +165,7 @@ def _cars_under_canopy(points: np.ndarray, clusters: Clusters, boxes: BoxArrays,
         if len(low) < CANOPY_SHARE * len(members) or len(body) < max(CANOPY_BODY_SHARE * len(members), 3):
             continue
         # The heading from the body's connectivity voxels, as every cluster's (few, and denoised).
-        end = clusters.voxel_starts[c + 1] if c + 1 < clusters.count else len(clusters.voxel_labels)
-        voxels = clusters.voxel_centroids[clusters.voxel_starts[c]:end]
+        voxels = clusters.cluster_voxels(c)
         voxels = voxels[voxels[:, 2] - bottom <= CANOPY_BODY]
         if not len(voxels):
             continue
