@@ -5,6 +5,7 @@ the params file or as ``-p annotator.enabled:=true``)."""
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import signal
 import subprocess
@@ -42,6 +43,7 @@ def spin_nodes(factories: Sequence[Callable[[], Node | None]], args: list[str] |
     """Create the nodes in one context and spin them on one executor until Ctrl-C or an external
     shutdown; then destroy them and shut down cleanly. ``threads`` 1 gives a single-threaded
     executor (no thread pool, no GIL hand-offs: for nodes that never wait inside a callback)."""
+    faulthandler.enable()  # a crash in native code leaves the Python stacks of every thread in the log
     use_large_data_profile()
     rclpy.init(args=args if args is not None else sys.argv)
     nodes: list[Node] = []
