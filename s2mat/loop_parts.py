@@ -366,7 +366,7 @@ class PerceptionHalf:
         self.confirmed = confirmed
         self.last_time = detected.timestamp
         self.last_pose = pose
-        reported = self.judge.report(confirmed, detected.times, detected.timestamp)
+        reported = self.judge.report(tracks, detected.times, detected.timestamp)
         return Tracked(reported, detections, dynamic, labels, {"tracking": (time.perf_counter() - clock) * 1e3})
 
 

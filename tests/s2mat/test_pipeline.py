@@ -8,8 +8,10 @@ import logging
 import numpy as np
 import pytest
 
+from perception.types import ObjectClass
 from s2mat.config import preset, with_overrides
 from s2mat.evaluation.odometry import absolute_trajectory_error
+from s2mat.evaluation.run import MIN_OBJECT_POINTS
 from s2mat.loop_parts import valid_points
 from s2mat.pipeline import S2MAT
 from s2mat.sim import simulate
@@ -159,3 +161,23 @@ def test_a_track_stays_reported_through_a_one_frame_gap_in_its_returns(street, f
     frames[gap + 1] = _without(frames[gap + 1], instance)
     _, two = _run(frames)
     assert track_id not in [t.track_id for t in two[gap + 1].tracks]
+
+
+def test_parked_cars_are_reported_from_the_first_frame(street, full_run):
+    """No track has hits at the start of a run: cars in view are reported at once, walkers and
+    cyclists only once the tracker has confirmed them."""
+    _, results = full_run
+    first, result = street[0], results[0]
+    gt = first.ground_truth
+    sensor = gt.pose[:3, 3]
+    ids, counts = np.unique(gt.instance, return_counts=True)
+    seen = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+    parked = [b for b in gt.boxes if b.object_class is ObjectClass.CAR and not b.moving
+              and np.linalg.norm(b.box.center[:2] - sensor[:2]) < 30 and seen.get(b.instance_id, 0) >= MIN_OBJECT_POINTS]
+    assert len(parked) >= 3, "the simulated street must start beside parked cars"
+    to_gt = gt.pose @ np.linalg.inv(result.pose)
+    centres = np.array([to_gt[:3, :3] @ t.box.center + to_gt[:3, 3] for t in result.tracks]).reshape(-1, 3)
+    found = sum(bool(len(centres)) and float(np.min(np.linalg.norm(centres[:, :2] - b.box.center[:2], axis=1))) < 1.5
+                for b in parked)
+    assert found >= 0.75 * len(parked), f"{found} of {len(parked)} parked cars reported in the first frame"
+    assert all(t.object_class is ObjectClass.CAR for t in result.tracks)
