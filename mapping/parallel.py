@@ -17,6 +17,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 MIN_ROWS_PER_THREAD = 20_000  # smaller chunks cost more in hand-over than they save
+MAX_THREADS = 4  # threads s2mat's pools take by default, at most
 _pools: dict[int, ThreadPoolExecutor] = {}
 
 
@@ -31,8 +32,8 @@ def name_os_thread() -> None:
 
 
 def resolve_threads(threads: int | None) -> int:
-    """``threads`` itself, or for ``None`` the machine's cores, at most 4."""
-    return int(threads) if threads else max(1, min(os.cpu_count() or 1, 4))
+    """``threads`` itself, or for ``None`` the machine's cores, at most MAX_THREADS."""
+    return int(threads) if threads else max(1, min(os.cpu_count() or 1, MAX_THREADS))
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:

@@ -31,6 +31,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
+from mapping.parallel import MAX_THREADS
 from s2mat.config import S2MATConfig
 from s2mat.errors import PointCloud2Error
 from s2mat.loop_parts import FrameStart, MappingHalf
@@ -61,10 +62,10 @@ class _InFlight:
 def share_cores(config: S2MATConfig, cores: int | None = None) -> None:
     """In the graph the perception node works on one core while the static map integrates a
     frame: unless ``mapping.num_threads`` is set, the map's free-space tests get the other
-    cores (at most 4; the answers do not depend on it). On two cores, two threads and the
+    cores (at most MAX_THREADS; the answers do not depend on it). On two cores, two threads and the
     perception node overcommit the machine and cost more CPU per frame than one thread."""
     if config.mapping.num_threads is None:
-        config.mapping.num_threads = max(1, min(4, (cores or os.cpu_count() or 1) - 1))
+        config.mapping.num_threads = max(1, min(MAX_THREADS, (cores or os.cpu_count() or 1) - 1))
 
 
 class MappingNode(Node):
