@@ -78,7 +78,7 @@ class StaticMap:
         self.sensor_position = pose[:3, 3].copy()
 
         # Hits of this scan: static points, grouped per voxel.
-        hits = ScanVoxels(transform(pts[valid & static], pose), None, self.voxel_size)
+        hits = ScanVoxels(transform(pts.compress(valid & static, axis=0), pose), None, self.voxel_size)
 
         # Free space: live voxels this scan saw through (except those it hit).
         rows = lookup(self.live.keys, hits.keys)  # live row of each hit voxel, -1 if new

@@ -9,11 +9,6 @@ _OFFSET = 1 << (_BITS - 1)
 _MASK = (1 << _BITS) - 1
 
 
-def voxel_indices(points: np.ndarray, voxel_size: float) -> np.ndarray:
-    """(N, 3) int64 voxel indices of (N, 3) points (metres) on a grid of ``voxel_size`` metres."""
-    return np.floor(np.asarray(points, dtype=np.float64) / voxel_size).astype(np.int64)
-
-
 def pack(indices: np.ndarray) -> np.ndarray:
     """Pack (N, 3) voxel indices (each within +-2^20) into (N,) int64 keys."""
     idx = np.asarray(indices, dtype=np.int64) + _OFFSET
@@ -31,8 +26,21 @@ def unpack(keys: np.ndarray) -> np.ndarray:
 
 
 def point_keys(points: np.ndarray, voxel_size: float) -> np.ndarray:
-    """(N,) int64 keys of the voxels holding (N, 3) points."""
-    return pack(voxel_indices(points, voxel_size))
+    """(N,) int64 keys of the voxels holding (N, 3) points (metres) on a grid of ``voxel_size``
+    metres: the packed floor of each coordinate over the size, one column at a time into reused
+    buffers."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    keys = np.zeros(len(pts), dtype=np.int64)
+    scaled = np.empty(len(pts))
+    index = np.empty(len(pts), dtype=np.int64)
+    for axis in range(3):
+        np.divide(pts[:, axis], voxel_size, out=scaled)
+        np.floor(scaled, out=scaled)
+        np.copyto(index, scaled, casting="unsafe")
+        index += _OFFSET
+        index <<= (2 - axis) * _BITS
+        keys |= index
+    return keys
 
 
 def voxel_centers(keys: np.ndarray, voxel_size: float) -> np.ndarray:
