@@ -168,12 +168,12 @@ class StaticMap:
         live = self.live
         if len(live) == 0:
             return
-        d2 = np.sum((live.centroids() - self.sensor_position) ** 2, axis=1)
+        d2 = live.squared_distances(self.sensor_position)
         far = d2 > self.config.live_radius**2
         if (~far).sum() > self.config.max_live_voxels:
             far[np.argsort(d2)[self.config.max_live_voxels:]] = True
         if far.any():
-            self.archive = VoxelTable.concat([self.archive, live.take(far)])
+            self.archive = self.archive.merged(live.take(far))  # sorted runs, disjoint keys: no re-sort
             self.live = live.take(~far)
 
     # ------------------------------------------------------------------ queries

@@ -38,11 +38,27 @@ class VoxelTable:
 
     def take(self, index: np.ndarray) -> VoxelTable:
         """Rows at ``index`` (bool mask or sorted indices keep the key order)."""
-        return VoxelTable(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        index = np.asarray(index)
+        if index.dtype == bool:  # compress is several times faster than boolean indexing
+            return VoxelTable(**{f.name: getattr(self, f.name).compress(index, axis=0) for f in fields(self)})
+        return VoxelTable(**{f.name: getattr(self, f.name).take(index, axis=0) for f in fields(self)})
 
     def centroids(self, rows: slice = slice(None)) -> np.ndarray:
         """(M, 3) mean of the points inserted in each voxel (of ``rows``), world frame, metres."""
         return self.sums[rows] / np.maximum(self.npts[rows], 1)[:, None]
+
+    def squared_distances(self, point: np.ndarray) -> np.ndarray:
+        """(M,) squared distance from ``point`` (3,) to each voxel's centroid, one column at a time
+        (without building the (M, 3) centroids: half the time)."""
+        count = np.maximum(self.npts, 1)
+        out = np.zeros(len(self))
+        axis_offset = np.empty(len(self))
+        for axis in range(3):
+            np.divide(self.sums[:, axis], count, out=axis_offset)
+            axis_offset -= point[axis]
+            axis_offset *= axis_offset
+            out += axis_offset
+        return out
 
     @staticmethod
     def concat(tables: list[VoxelTable]) -> VoxelTable:
