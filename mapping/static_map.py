@@ -71,7 +71,7 @@ class StaticMap:
         if not valid.any():
             log.warning("static map: scan %d has no valid points; skipped", self.frames)
             return
-        image = RangeImage(pts[valid], np.deg2rad(cfg.azimuth_resolution_deg),
+        image = RangeImage(pts.compress(valid, axis=0), np.deg2rad(cfg.azimuth_resolution_deg),
                            np.deg2rad(cfg.elevation_resolution_deg), cfg.neighbourhood,
                            beams=cfg.beam_radius is not None)
         sensor_T_world = np.linalg.inv(pose)

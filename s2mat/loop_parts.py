@@ -107,7 +107,7 @@ def preprocess(frame: Frame, config: S2MATConfig, previous_pose: np.ndarray, gue
     measured, the same points deskewed to the frame time with the constant-velocity motion
     from ``previous_pose`` to ``guess`` (when per-point times are given), and their times."""
     valid = valid_points(frame, config)
-    raw = points = frame.points[valid]
+    raw = points = frame.points.compress(valid, axis=0)  # several times faster than points[valid]
     times = None if frame.times is None else frame.times[valid]
     dt = 0.0 if last_time is None else frame.timestamp - last_time
     if times is not None and dt > 0 and np.any(times):
