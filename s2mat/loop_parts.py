@@ -306,6 +306,12 @@ class PerceptionHalf:
         dt = 0.0 if self.last_time is None else frame.timestamp - self.last_time
         hints = [Box3D(t.box.center + t.velocity * dt, t.box.size, t.box.yaw) for t in self.confirmed]
         predicted = [h for h, t in zip(hints, self.confirmed, strict=True) if t.moving]
+        # The predicted boxes of moving tracks, before detection: it needs no map, so in the
+        # graph this runs while the mapping node still integrates the last frame.
+        in_moving_boxes = None
+        if cfg.coupling.tracks_to_map and predicted:
+            world_guess = points @ guess[:3, :3].T + guess[:3, 3]
+            in_moving_boxes = points_in_boxes(world_guess, predicted, TRACK_BOX_MARGIN)
         found = detect_objects(points, ground, cfg.detection, map_query if start.use_map else None, guess,
                                hints or None, clustering=cfg.clustering,
                                predicted_velocity=np.array([t.velocity for t in self.confirmed]).reshape(-1, 3))
@@ -314,10 +320,7 @@ class PerceptionHalf:
             for det in found.detections:
                 if det.dynamic_candidate and det.point_indices is not None:
                     candidate[det.point_indices] = True
-        believed_dynamic = candidate.copy()
-        if cfg.coupling.tracks_to_map and predicted:
-            world_guess = points @ guess[:3, :3].T + guess[:3, 3]
-            believed_dynamic |= points_in_boxes(world_guess, predicted, TRACK_BOX_MARGIN)
+        believed_dynamic = candidate.copy() if in_moving_boxes is None else candidate | in_moving_boxes
         timing = {"detection": (time.perf_counter() - clock) * 1e3}
         return Detected(frame.timestamp, start.valid, ground, found, guess, start.use_map, start.times, candidate,
                         believed_dynamic, timing)
