@@ -26,6 +26,7 @@ the sensor frame. Units are metres and radians.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -487,10 +488,12 @@ def _evidence(static_map: MapQuery, points_world: np.ndarray, config: DetectionC
 
 
 def _sample_map(static_map: MapQuery, clusters: Clusters, points: np.ndarray, world_T_sensor: np.ndarray,
-                config: DetectionConfig, cluster_voxel: float) -> _MapSamples:
+                config: DetectionConfig, cluster_voxel: float,
+                also: np.ndarray) -> tuple[_MapSamples, np.ndarray | None]:
     """The map's evidence at the clusters' space: at their connectivity-voxel centroids, or,
     when the map's voxels are finer, at one point per map voxel the cluster's points occupy (a
-    centroid may fall in an empty fine voxel between surfaces)."""
+    centroid may fall in an empty fine voxel between surfaces); and, from the same exchange,
+    whether the map has seen free the world points ``also`` ((M, 3), M may be 0: then None)."""
     rot, t = world_T_sensor[:3, :3], world_T_sensor[:3, 3]
     if static_map.voxel_size >= 0.75 * cluster_voxel:
         sensor = clusters.voxel_centroids
@@ -505,8 +508,9 @@ def _sample_map(static_map: MapQuery, clusters: Clusters, points: np.ndarray, wo
         keys = [np.floor(world[:, i] / static_map.voxel_size).astype(np.int64) for i in range(3)]
         first = _first_per_owner_and_voxel(owner, keys)
         sensor, world, owner = members[first], np.take(world, first, axis=0), owner[first]
-    seen_free, persistent = _evidence(static_map, world, config)
-    return _MapSamples(sensor, owner, seen_free, persistent)
+    seen_free, persistent = _evidence(static_map, np.concatenate([world, also]), config)
+    n = len(world)
+    return _MapSamples(sensor, owner, seen_free[:n], persistent[:n]), (seen_free[n:] if len(also) else None)
 
 
 # A cluster partly in space the map has seen free and partly in persistent static occupancy
@@ -570,23 +574,96 @@ def _split_by_map(points: np.ndarray, clusters: Clusters, samples: _MapSamples, 
     return clusters_from_labels(labels, count, voxel_labels, clusters.voxel_centroids, clusters.voxel_counts)
 
 
-def _map_shares(static_map: MapQuery, clusters: Clusters, samples: _MapSamples, world_T_sensor: np.ndarray,
-                config: DetectionConfig, cluster_voxel: float,
-                tested: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+class _Shapes(NamedTuple):
+    """What detection makes of the clusters before asking the map (sensor frame)."""
+
+    oversized: np.ndarray  # (K,) bool: far too long or tall for a road user
+    boxes: BoxArrays
+    ground_z: np.ndarray  # (K,) ground height under each box (NaN unknown)
+    floating: np.ndarray  # (K,) bool: too high above the ground to stand on it
+    classes: list[ObjectClass]
+    overhung: np.ndarray  # (K,) bool: walker- or cyclist-shaped with something just above (see detect_objects)
+
+
+def _shape(points: np.ndarray, clusters: Clusters, model: GroundModel | None, mask: np.ndarray,
+           config: DetectionConfig, clustering: ClusteringConfig) -> _Shapes:
+    """Boxes that reach down to the ground, and class guesses by shape, of ``clusters``."""
+    oversized, boxes = _fit(points, clusters, config, clustering)
+    k = clusters.count
+    # Let boxes reach down to the ground they stand on.
+    if k:
+        if model is not None:
+            ground_z = model.height_at(boxes.center[:, :2])
+        else:
+            ground_z = _ground_height_from_mask(points, mask, boxes.center[:, :2], clustering.max_range)
+        bottom = boxes.center[:, 2] - 0.5 * boxes.size[:, 2]
+        top = bottom + boxes.size[:, 2]
+        gap = bottom - ground_z
+        # A cluster that seems to float may be the top of a road user whose lower part is
+        # hidden behind something nearer (the roof of a car behind a parked car, a walker's
+        # head and shoulders): it reaches down to the ground as well.
+        high = np.isfinite(gap) & (gap >= config.max_ground_gap) & (top - ground_z <= config.max_hidden_top)
+        hidden = np.zeros(k, bool)
+        if high.any():
+            hidden[high] = _hidden_below(clusters, np.flatnonzero(high), bottom[high], clustering.voxel_size)
+        reach = np.isfinite(gap) & (gap > 0) & ((gap < config.max_ground_gap) | hidden)
+        bottom = np.where(reach, ground_z, bottom)
+        boxes.center[:, 2] = 0.5 * (bottom + top)
+        boxes.size[:, 2] = top - bottom
+        floating = np.isfinite(gap) & (gap >= config.max_ground_gap) & ~hidden
+    else:
+        floating = np.zeros(0, bool)
+        ground_z = np.zeros(0)
+    classes = guess_classes(boxes.size)
+    for c in _cars_beside_posts(points, clusters, boxes, classes).tolist():
+        classes[c] = ObjectClass.CAR
+    for c in _cars_under_canopy(points, clusters, boxes, classes, clustering).tolist():
+        classes[c] = ObjectClass.CAR
+    small = np.flatnonzero([c in (ObjectClass.PEDESTRIAN, ObjectClass.CYCLIST) for c in classes])
+    overhung = np.zeros(k, bool)
+    if config.overhead_reach > 0 and len(small):
+        overhung[small] = _overhung(points, mask, boxes, small, config.overhead_reach)
+        overhung[small] |= _cut_by_field_of_view(points, clusters, small)
+    return _Shapes(oversized, boxes, ground_z, floating, classes, overhung)
+
+
+@dataclass
+class _OpenAbove:
+    """The vertical columns of the clusters shaped like road users (``tested``), and the world
+    points just above each column's top (``OPEN_ABOVE_HEIGHTS``) to ask the map about."""
+
+    tested: np.ndarray  # (K,) bool
+    owner: np.ndarray  # (C,) cluster of each column
+    above: np.ndarray  # (len(OPEN_ABOVE_HEIGHTS) * C, 3) world points, height by height
+
+    @classmethod
+    def of(cls, clusters: Clusters, shapes: _Shapes, config: DetectionConfig, cluster_voxel: float,
+           world_T_sensor: np.ndarray) -> _OpenAbove:
+        tested = np.array([c is not ObjectClass.OTHER for c in shapes.classes], dtype=bool)
+        tested &= ~shapes.floating & ~shapes.oversized
+        if config.open_above_share <= 0:
+            tested[:] = False
+        owner, top = _top_of_columns(clusters, tested, cluster_voxel)
+        above = np.zeros((0, 3))
+        if len(owner):
+            rot, t = world_T_sensor[:3, :3], world_T_sensor[:3, 3]
+            above = np.concatenate([top + np.array([0.0, 0.0, h]) for h in OPEN_ABOVE_HEIGHTS]) @ rot.T + t
+        return cls(tested, owner, above)
+
+
+def _map_shares(clusters: Clusters, samples: _MapSamples, columns: _OpenAbove,
+                above_free: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per cluster, the share of its ``samples`` the map has seen free, the share in persistent
-    static occupancy, and (for the ``tested`` clusters, 1 for the others) the share of its
-    vertical columns with space seen free just above their top (``OPEN_ABOVE_HEIGHTS``; asked
-    of the map in one more exchange)."""
+    static occupancy, and (for the tested clusters, 1 for the others) the share of its
+    vertical columns with space seen free just above their top (``above_free``: the map's
+    answer for ``columns.above``)."""
     k = clusters.count
     n = np.maximum(np.bincount(samples.owner, minlength=k), 1)
-    column_owner, top = _top_of_columns(clusters, tested, cluster_voxel)
     open_above = np.ones(k)
-    if len(column_owner):
-        rot, t = world_T_sensor[:3, :3], world_T_sensor[:3, 3]
-        above = np.concatenate([top + np.array([0.0, 0.0, h]) for h in OPEN_ABOVE_HEIGHTS]) @ rot.T + t
-        open_column = _evidence(static_map, above, config)[0].reshape(len(OPEN_ABOVE_HEIGHTS), -1).any(axis=0)
-        columns = np.bincount(column_owner, minlength=k)
-        open_above = np.where(tested, np.bincount(column_owner, open_column, k) / np.maximum(columns, 1), 1.0)
+    if len(columns.owner):
+        open_column = above_free.reshape(len(OPEN_ABOVE_HEIGHTS), -1).any(axis=0)
+        count = np.bincount(columns.owner, minlength=k)
+        open_above = np.where(columns.tested, np.bincount(columns.owner, open_column, k) / np.maximum(count, 1), 1.0)
     return (np.bincount(samples.owner, samples.seen_free, k) / n,
             np.bincount(samples.owner, samples.persistent, k) / n, open_above)
 
@@ -627,62 +704,31 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
         under = (model.height_at(middle) if model is not None
                  else _ground_height_from_mask(pts, mask, middle, clustering.max_range))
         clusters = split_walkers(pts, clusters, under)
-    samples = None
-    if static_map is not None and world_T_sensor is not None and clusters.count:
-        samples = _sample_map(static_map, clusters, pts, world_T_sensor, config, clustering.voxel_size)
-        clusters = _split_by_map(pts, clusters, samples, clustering.min_points)
-    oversized, boxes = _fit(pts, clusters, config, clustering)
+    # Shapes and class guesses need no map: they come first, so that the map is asked once, about
+    # the clusters' space and the space above the tops of those shaped like road users together
+    # (in the ROS graph the mapping node is still integrating the last frame meanwhile).
+    shapes = _shape(pts, clusters, model, mask, config, clustering)
     k = clusters.count
-
-    # Let boxes reach down to the ground they stand on.
-    if k:
-        if model is not None:
-            ground_z = model.height_at(boxes.center[:, :2])
-        else:
-            ground_z = _ground_height_from_mask(pts, mask, boxes.center[:, :2], clustering.max_range)
-        bottom = boxes.center[:, 2] - 0.5 * boxes.size[:, 2]
-        top = bottom + boxes.size[:, 2]
-        gap = bottom - ground_z
-        # A cluster that seems to float may be the top of a road user whose lower part is
-        # hidden behind something nearer (the roof of a car behind a parked car, a walker's
-        # head and shoulders): it reaches down to the ground as well.
-        high = np.isfinite(gap) & (gap >= config.max_ground_gap) & (top - ground_z <= config.max_hidden_top)
-        hidden = np.zeros(k, bool)
-        if high.any():
-            hidden[high] = _hidden_below(clusters, np.flatnonzero(high), bottom[high], clustering.voxel_size)
-        reach = np.isfinite(gap) & (gap > 0) & ((gap < config.max_ground_gap) | hidden)
-        bottom = np.where(reach, ground_z, bottom)
-        boxes.center[:, 2] = 0.5 * (bottom + top)
-        boxes.size[:, 2] = top - bottom
-        floating = np.isfinite(gap) & (gap >= config.max_ground_gap) & ~hidden
-    else:
-        floating = np.zeros(0, bool)
-        ground_z = np.zeros(0)
-    classes = guess_classes(boxes.size)
-    for c in _cars_beside_posts(pts, clusters, boxes, classes).tolist():
-        classes[c] = ObjectClass.CAR
-    for c in _cars_under_canopy(pts, clusters, boxes, classes, clustering).tolist():
-        classes[c] = ObjectClass.CAR
-    # The static map's evidence at each cluster's voxels, and above the clusters shaped like
-    # road users.
     free_share = np.zeros(k)
     occ_share = np.zeros(k)
     open_above = np.ones(k)
-    if samples is not None:
-        tested = np.array([c is not ObjectClass.OTHER for c in classes], dtype=bool) & ~floating & ~oversized
-        if config.open_above_share <= 0:
-            tested[:] = False
-        free_share, occ_share, open_above = _map_shares(static_map, clusters, samples, world_T_sensor, config,
-                                                        clustering.voxel_size, tested)
+    if static_map is not None and world_T_sensor is not None and k:
+        columns = _OpenAbove.of(clusters, shapes, config, clustering.voxel_size, world_T_sensor)
+        samples, above_free = _sample_map(static_map, clusters, pts, world_T_sensor, config, clustering.voxel_size,
+                                          columns.above)
+        split = _split_by_map(pts, clusters, samples, clustering.min_points)
+        if split is not clusters:  # the map split a cluster (rare): shape the parts, ask about their tops
+            clusters = split
+            shapes = _shape(pts, clusters, model, mask, config, clustering)
+            k = clusters.count
+            columns = _OpenAbove.of(clusters, shapes, config, clustering.voxel_size, world_T_sensor)
+            above_free = _evidence(static_map, columns.above, config)[0] if len(columns.above) else None
+        free_share, occ_share, open_above = _map_shares(clusters, samples, columns, above_free)
+    oversized, boxes, ground_z, floating, classes, overhung = shapes
     # Road users stand on the ground; small ones have open sky above them (a trunk has its
     # crown, a pole its lamp, a facade its upper floors), unless they are in space seen free
     # (a walker passing under a tree).
-    small = np.array([c in (ObjectClass.PEDESTRIAN, ObjectClass.CYCLIST) for c in classes], dtype=bool)
-    small &= free_share < config.dynamic_fraction
-    overhung = np.zeros(k, bool)
-    if config.overhead_reach > 0 and small.any():
-        overhung[small] = _overhung(pts, mask, boxes, np.flatnonzero(small), config.overhead_reach)
-        overhung[small] |= _cut_by_field_of_view(pts, clusters, np.flatnonzero(small))
+    overhung = overhung & (free_share < config.dynamic_fraction)
     not_road_user = floating | overhung
     classes = [ObjectClass.OTHER if n else c for c, n in zip(classes, not_road_user.tolist(), strict=True)]
     if hints and predicted_velocity is not None and k:
