@@ -24,6 +24,9 @@ ANNOTATOR_MODULE = "s2mat_ros.annotator_node"
 _TRUE = {"true", "1", "yes", "on"}
 
 
+SHUTDOWN_DUMP = 4.0  # seconds after Ctrl-C a node process may take to end before its stacks are logged
+
+
 def annotator_enabled(params: Path | None, extra: Sequence[str] = ()) -> bool:
     """Whether ``annotator.enabled`` is true in the params file, or in ``-p`` arguments (which win)."""
     enabled = False
@@ -65,6 +68,10 @@ def spin_nodes(factories: Sequence[Callable[[], Node | None]], args: list[str] |
         if rclpy.ok():
             raise
     finally:
+        # A shutdown that hangs (once the graph took longer than the test's 15 s to end) leaves
+        # every thread's Python stack in the log after SHUTDOWN_DUMP seconds and goes on; the
+        # process ends right after spin_nodes, which cancels the dump when it ends in time.
+        faulthandler.dump_traceback_later(SHUTDOWN_DUMP)
         executor.shutdown()
         for node in nodes:
             stats = getattr(node, "stats", None)
