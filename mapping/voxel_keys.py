@@ -9,10 +9,21 @@ _OFFSET = 1 << (_BITS - 1)
 _MASK = (1 << _BITS) - 1
 
 
+def _pack_axis(keys: np.ndarray, index: np.ndarray, axis: int) -> None:
+    """OR the int64 voxel indices ``index`` (each within +-2^20) of ``axis`` into ``keys``, in
+    place; ``index`` is overwritten."""
+    index += _OFFSET
+    index <<= (2 - axis) * _BITS
+    keys |= index
+
+
 def pack(indices: np.ndarray) -> np.ndarray:
     """Pack (N, 3) voxel indices (each within +-2^20) into (N,) int64 keys."""
-    idx = np.asarray(indices, dtype=np.int64) + _OFFSET
-    return (idx[:, 0] << (2 * _BITS)) | (idx[:, 1] << _BITS) | idx[:, 2]
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1, 3)
+    keys = np.zeros(len(idx), dtype=np.int64)
+    for axis in range(3):
+        _pack_axis(keys, idx[:, axis].copy(), axis)
+    return keys
 
 
 def unpack(keys: np.ndarray) -> np.ndarray:
@@ -37,9 +48,7 @@ def point_keys(points: np.ndarray, voxel_size: float) -> np.ndarray:
         np.divide(pts[:, axis], voxel_size, out=scaled)
         np.floor(scaled, out=scaled)
         np.copyto(index, scaled, casting="unsafe")
-        index += _OFFSET
-        index <<= (2 - axis) * _BITS
-        keys |= index
+        _pack_axis(keys, index, axis)
     return keys
 
 
