@@ -60,7 +60,7 @@ def _atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 def save_map(static_map: StaticMap, path: str | os.PathLike[str]) -> Path:
     """Write ``static_map`` to ``path`` (PLY) with its sidecar; returns the PLY path."""
     ply, sidecar, hist = map_paths(path)
-    tables = [(static_map.live, 1), (static_map.archive, 0)]
+    tables = [(static_map.live, 1), (static_map.added, 1), (static_map.archive, 0)]
     rows = np.zeros(len(static_map), dtype=_DTYPE)
     start = 0
     for table, live in tables:
@@ -98,7 +98,8 @@ def save_map(static_map: StaticMap, path: str | os.PathLike[str]) -> Path:
         "format": FORMAT, "version": VERSION, "frame": "world", "units": "metres",
         "resolution": static_map.voxel_size, "max_range": static_map.max_range,
         "frames": static_map.frames, "sensor_position": static_map.sensor_position.tolist(),
-        "voxels": {"live": len(static_map.live), "archive": len(static_map.archive)},
+        "anchor": None if static_map.anchor is None else static_map.anchor.tolist(),
+        "voxels": {"live": len(static_map.live) + len(static_map.added), "archive": len(static_map.archive)},
         "history_scans": len(static_map.history),
         "files": {"voxels": ply.name, "history": hist.name},
         "config": static_map.config.model_dump(),
@@ -149,6 +150,8 @@ def load_map(path: str | os.PathLike[str]) -> StaticMap:
         static_map = StaticMap(config, float(meta["max_range"]))
         static_map.frames = int(meta["frames"])
         static_map.sensor_position = np.asarray(meta["sensor_position"], dtype=np.float64)
+        anchor = meta.get("anchor")
+        anchor = None if anchor is None else np.asarray(anchor, dtype=np.float64).reshape(3)
     except (KeyError, TypeError, ValueError) as exc:
         raise MapFileError(f"{sidecar}: missing or invalid field ({exc})") from None
     rows = _read_ply(ply)
@@ -160,6 +163,8 @@ def load_map(path: str | os.PathLike[str]) -> StaticMap:
             getattr(table, name)[:] = sel[name]
         table.sums[:] = np.stack([sel["sx"], sel["sy"], sel["sz"]], axis=1)
         setattr(static_map, attr, table.take(np.argsort(table.keys, kind="stable")))
+    if anchor is not None:  # the live voxels' float32 offsets, as the saved map had them
+        static_map._set_anchor(anchor)
     try:
         with np.load(hist, allow_pickle=False) as npz:
             for i in range(int(meta["history_scans"])):

@@ -8,6 +8,14 @@ short history of recent scans, so a car that arrives where the road was seen emp
 at once. Memory is bounded: voxels farther than ``live_radius`` from the sensor leave the
 live table for a frozen archive, which the exported map still contains.
 
+Per-frame cost: the live voxels sit in two sorted tables, ``live`` and ``added`` (the voxels
+first hit since the last window check). New voxels go into the small ``added`` table, which
+joins ``live`` at the next window check, so the large table is rewritten once every
+``window_check_every`` frames rather than in every frame. The free-space test of every live
+voxel reads its centroid as float32 offsets from an anchor near the sensor (moved once the
+sensor is ``ANCHOR_RADIUS`` away): no float64 work per voxel, and world coordinates of any
+size keep their precision.
+
 Frames: points passed in are sensor frame; poses are 4x4 world_T_sensor; queries are world
 frame. Units are metres.
 """
@@ -32,6 +40,8 @@ from mapping.voxel_table import VoxelTable
 
 log = logging.getLogger(__name__)
 
+ANCHOR_RADIUS = 1000.0  # metres: float32 offsets within it are exact to 0.1 mm
+
 
 class StaticMap:
     """Voxel map with hits and free-space evidence; answers the perception map queries.
@@ -45,10 +55,12 @@ class StaticMap:
         self.max_range = float(self.config.max_range or max_range)
         self.voxel_size = float(self.config.voxel_size)
         self.live = VoxelTable.empty()
+        self.added = VoxelTable.empty()  # live voxels first hit since the last window check
         self.archive = VoxelTable.empty()
         self.history: deque[tuple[np.ndarray, RangeImage]] = deque(maxlen=self.config.history_scans)
         self.frames = 0
         self.sensor_position = np.zeros(3)
+        self.anchor: np.ndarray | None = None  # world point the live voxels' float32 offsets start from
         self.threads = resolve_threads(self.config.num_threads)
 
     # ------------------------------------------------------------------ update
@@ -76,33 +88,61 @@ class StaticMap:
                            beams=cfg.beam_radius is not None)
         sensor_T_world = np.linalg.inv(pose)
         self.sensor_position = pose[:3, 3].copy()
+        if self.anchor is None or np.linalg.norm(self.sensor_position - self.anchor) > ANCHOR_RADIUS:
+            self._set_anchor(self.sensor_position)
 
         # Hits of this scan: static points, grouped per voxel.
         hits = ScanVoxels(transform(pts.compress(valid & static, axis=0), pose), None, self.voxel_size)
 
         # Free space: live voxels this scan saw through (except those it hit).
-        rows = lookup(self.live.keys, hits.keys)  # live row of each hit voxel, -1 if new
-        self._carve(image, sensor_T_world, rows[rows >= 0])
+        rows = [lookup(table.keys, hits.keys) for table in self._live_tables()]  # -1: not in the table
+        for table, pos in zip(self._live_tables(), rows, strict=True):
+            self._carve(table, image, sensor_T_world, pos[pos >= 0])
         # Hits: existing voxels gain a hit; new ones get their history's free evidence.
         self._insert(hits.keys, rows, hits.counts.astype(np.int32), hits.sums)
         self.history.append((sensor_T_world, image))
         self.frames += 1
-        if self.frames % cfg.window_check_every == 0 or len(self.live) > cfg.max_live_voxels:
+        if self.frames % cfg.window_check_every == 0 or len(self.live) + len(self.added) > cfg.max_live_voxels:
             self._update_window()
 
-    def _carve(self, image: RangeImage, sensor_T_world: np.ndarray, hit_rows: np.ndarray) -> None:
-        """Live voxels seen through by ``image`` gain free evidence, except ``hit_rows``."""
-        live = self.live
+    def _set_anchor(self, point: np.ndarray) -> None:
+        """Measure the live voxels' float32 offsets from the world point ``point`` from now on."""
+        self.anchor = np.array(point, dtype=np.float64)
+        for table in self._live_tables():
+            self._refresh_offsets(table, slice(None))
+
+    def _refresh_offsets(self, table: VoxelTable, rows: np.ndarray | slice) -> None:
+        """Recompute the float32 offsets of ``rows`` of ``table`` after their points changed."""
+        table.offsets[rows] = self._offsets(table.sums[rows], table.npts[rows])
+
+    def _offsets(self, sums: np.ndarray, npts: np.ndarray) -> np.ndarray:
+        offsets = sums / np.maximum(npts, 1)[:, None]
+        offsets -= self.anchor
+        return offsets
+
+    def _live_tables(self) -> tuple[VoxelTable, VoxelTable]:
+        return self.live, self.added
+
+    def _tables(self) -> tuple[VoxelTable, VoxelTable, VoxelTable]:
+        return self.live, self.added, self.archive
+
+    def _carve(self, live: VoxelTable, image: RangeImage, sensor_T_world: np.ndarray, hit_rows: np.ndarray) -> None:
+        """Voxels of the live table ``live`` seen through by ``image`` gain free evidence,
+        except ``hit_rows``."""
         if len(live) == 0:
             return
         tested = np.ones(len(live), dtype=bool)
         tested[hit_rows] = False
         cfg = self.config
+        rot = sensor_T_world[:3, :3]
+        rot32 = rot.astype(np.float32)
+        anchor_local = (rot @ self.anchor + sensor_T_world[:3, 3]).astype(np.float32)[:, None]
 
         def seen_in(rows: slice) -> np.ndarray:
             # Nearly every live voxel is within range: testing them all and masking afterwards
             # is cheaper than gathering the ones in range first.
-            local = transform32_columns(live.centroids(rows), sensor_T_world)
+            local = rot32 @ live.offsets[rows].T  # (3, n) sensor frame, one row per axis
+            local += anchor_local
             seen = image.seen_through(local, cfg.range_margin, cfg.range_margin_ratio, self._beam_radius())
             seen &= tested[rows] & (squared_norms(local.T) < np.float32(self.max_range**2))
             return np.flatnonzero(seen) + rows.start
@@ -111,16 +151,21 @@ class StaticMap:
         live.free[idx] += 1
         live.free_since_hit[idx] += 1
 
-    def _insert(self, ukeys: np.ndarray, pos: np.ndarray, counts: np.ndarray, sums: np.ndarray) -> None:
-        """Hits of this scan: ``ukeys`` sorted voxel keys, ``pos`` their live rows (-1: new)."""
-        live = self.live
-        old = pos >= 0
-        i = pos[old]
-        live.hits[i] += 1
-        live.free_since_hit[i] = 0
-        live.npts[i] += counts[old]
-        live.sums[i] += sums[old]
-        new = ~old
+    def _insert(self, ukeys: np.ndarray, rows: list[np.ndarray], counts: np.ndarray, sums: np.ndarray) -> None:
+        """Hits of this scan: ``ukeys`` sorted voxel keys, ``rows`` their rows in each live
+        table (-1: not there; a voxel is in one table at most)."""
+        new = np.ones(len(ukeys), dtype=bool)
+        for live, pos in zip(self._live_tables(), rows, strict=True):
+            old = pos >= 0
+            i = pos[old]
+            live.hits[i] += 1
+            live.free_since_hit[i] = 0
+            npts = live.npts[i] + counts[old]
+            voxel_sums = live.sums[i] + sums[old]
+            live.npts[i] = npts
+            live.sums[i] = voxel_sums
+            live.offsets[i] = self._offsets(voxel_sums, npts)
+            new &= ~old
         if not new.any():
             return
         fresh = VoxelTable.allocate(int(new.sum()))
@@ -142,7 +187,8 @@ class StaticMap:
                 keep = np.ones(len(self.archive), bool)
                 keep[back[hit]] = False
                 self.archive = self.archive.take(keep)
-        self.live = live.merged(fresh)
+        self._refresh_offsets(fresh, slice(None))
+        self.added = self.added.merged(fresh)
 
     def _history_free(self, points_world: np.ndarray, recent: int | None = None) -> np.ndarray:
         """Scans in the history (the last ``recent`` if given) that saw through each world point."""
@@ -164,8 +210,10 @@ class StaticMap:
         return None if r is None else r * self.voxel_size
 
     def _update_window(self) -> None:
-        """Move voxels beyond live_radius (or over the voxel budget) into the archive."""
-        live = self.live
+        """Join the added voxels to the live table, then move voxels beyond live_radius (or over
+        the voxel budget) into the archive."""
+        live = self.live = self.live.merged(self.added)
+        self.added = VoxelTable.empty()
         if len(live) == 0:
             return
         d2 = live.squared_distances(self.sensor_position)
@@ -184,28 +232,28 @@ class StaticMap:
         return ((since >= cfg.misses_to_free) & (since >= cfg.free_since_hit_ratio * table.hits)) | (
             (table.free >= cfg.misses_to_free) & (table.free >= cfg.free_ratio * table.hits))
 
-    def _voxels_of(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _voxels_of(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """The distinct voxels of (N, 3) world points: their keys, each point's voxel (index into
-        them), and each voxel's row in the live table and in the archive (-1 where absent)."""
+        them), and each voxel's row in each of :meth:`_tables` (-1 where absent)."""
         keys = point_keys(np.asarray(points_world, dtype=np.float64).reshape(-1, 3), self.voxel_size)
         ukeys, inverse = np.unique(keys, return_inverse=True)
-        return ukeys, inverse.reshape(-1), lookup(self.live.keys, ukeys), lookup(self.archive.keys, ukeys)
+        return ukeys, inverse.reshape(-1), [lookup(table.keys, ukeys) for table in self._tables()]
 
-    def _occupied(self, live_rows: np.ndarray, archive_rows: np.ndarray) -> np.ndarray:
-        out = np.zeros(len(live_rows), dtype=np.int64)
-        for table, idx in ((self.live, live_rows), (self.archive, archive_rows)):
+    def _occupied(self, rows: list[np.ndarray]) -> np.ndarray:
+        out = np.zeros(len(rows[0]), dtype=np.int64)
+        for table, idx in zip(self._tables(), rows, strict=True):
             m = idx >= 0
-            rows = table.take(idx[m])
-            out[m] = np.where(self.carved(rows), 0, rows.hits)
+            found = table.take(idx[m])
+            out[m] = np.where(self.carved(found), 0, found.hits)
         return out
 
-    def _free(self, keys: np.ndarray, live_rows: np.ndarray, archive_rows: np.ndarray,
-              recent: int | None) -> np.ndarray:
+    def _free(self, keys: np.ndarray, rows: list[np.ndarray], recent: int | None) -> np.ndarray:
         out = np.zeros(len(keys), dtype=np.int64)
-        for table, idx in ((self.live, live_rows), (self.archive, archive_rows)):
+        unknown = np.ones(len(keys), dtype=bool)
+        for table, idx in zip(self._tables(), rows, strict=True):
             m = idx >= 0
             out[m] = table.free[idx[m]]
-        unknown = (live_rows < 0) & (archive_rows < 0)
+            unknown &= ~m
         if unknown.any():
             centres = voxel_centers(keys[unknown], self.voxel_size)
             out[unknown] = self._history_free(centres, recent)
@@ -214,20 +262,20 @@ class StaticMap:
     def occupied_counts(self, points_world: np.ndarray) -> np.ndarray:
         """(N,) int: scans that hit the voxel of each world point with static points; 0 for
         voxels never hit or carved since (a parked car that left no longer counts)."""
-        _, inverse, li, ai = self._voxels_of(points_world)
-        return self._occupied(li, ai)[inverse]
+        _, inverse, rows = self._voxels_of(points_world)
+        return self._occupied(rows)[inverse]
 
     def free_counts(self, points_world: np.ndarray, recent: int | None = None) -> np.ndarray:
         """(N,) int: scans that saw through the voxel of each world point. For voxels in the
         map this counts every scan since the history before its first hit; for empty space it
         counts the scans kept in the history (only the last ``recent`` of them if given)."""
-        keys, inverse, li, ai = self._voxels_of(points_world)
-        return self._free(keys, li, ai, recent)[inverse]
+        keys, inverse, rows = self._voxels_of(points_world)
+        return self._free(keys, rows, recent)[inverse]
 
     def evidence(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``free_counts`` and ``occupied_counts`` of the same points, finding their voxels once."""
-        keys, inverse, li, ai = self._voxels_of(points_world)
-        return self._free(keys, li, ai, None)[inverse], self._occupied(li, ai)[inverse]
+        keys, inverse, rows = self._voxels_of(points_world)
+        return self._free(keys, rows, None)[inverse], self._occupied(rows)[inverse]
 
     def is_static(self, points_world: np.ndarray) -> np.ndarray:
         """(N,) bool: world points inside a voxel the map keeps (hit and not carved)."""
@@ -235,7 +283,7 @@ class StaticMap:
 
     def table(self) -> VoxelTable:
         """Live and archived voxels together, sorted by key."""
-        return VoxelTable.concat([self.live, self.archive])
+        return VoxelTable.concat(list(self._tables()))
 
     def points(self) -> np.ndarray:
         """(M, 3) float64 centroids of every kept voxel (live and archive), world frame."""
@@ -247,17 +295,17 @@ class StaticMap:
         world-frame centroids of those among them not in the sorted keys ``known`` (for example
         the ``keys`` of an earlier call: what the map gained since)."""
         keys, fresh = [], []
-        for table in (self.live, self.archive):
+        for table in self._tables():
             rows = np.flatnonzero(~self.carved(table))
             kept = table.keys[rows]
             keys.append(kept)
             fresh.append(table.take(rows[lookup(known, kept) < 0]).centroids())
         merged = np.concatenate(keys)
-        merged.sort(kind="stable")  # two sorted runs: one merge
+        merged.sort(kind="stable")  # sorted runs: merged, not re-sorted
         return merged, np.concatenate(fresh)
 
     def __len__(self) -> int:
-        return len(self.live) + len(self.archive)
+        return sum(len(table) for table in self._tables())
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the map as PLY + JSON sidecar (+ history), atomically; see :mod:`mapping.map_io`."""

@@ -13,7 +13,9 @@ class VoxelTable:
 
     ``hits``: scans that put a static point in the voxel (persistence); ``free``: scans that
     saw through it; ``free_since_hit``: of those, the ones after its latest hit; ``npts`` and
-    ``sums`` (metres, world frame): points inserted, for the centroid.
+    ``sums`` (metres, world frame): points inserted, for the centroid. ``offsets``: the
+    centroid minus an anchor point the owner chooses, in float32 (the per-frame free-space
+    tests read it); the owner keeps it up to date, tables start it at zero.
     """
 
     keys: np.ndarray
@@ -22,6 +24,7 @@ class VoxelTable:
     free_since_hit: np.ndarray
     npts: np.ndarray
     sums: np.ndarray
+    offsets: np.ndarray
 
     @classmethod
     def empty(cls) -> VoxelTable:
@@ -31,7 +34,7 @@ class VoxelTable:
     def allocate(cls, n: int) -> VoxelTable:
         z = np.zeros(n, dtype=np.int32)
         return cls(np.zeros(n, dtype=np.int64), z.copy(), z.copy(), z.copy(), z.copy(),
-                   np.zeros((n, 3), dtype=np.float64))
+                   np.zeros((n, 3), dtype=np.float64), np.zeros((n, 3), dtype=np.float32))
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -72,17 +75,23 @@ class VoxelTable:
 
     def merged(self, fresh: VoxelTable) -> VoxelTable:
         """This table with the rows of ``fresh`` (sorted keys, none already here) inserted in
-        key order: one linear pass per column, no re-sort of the whole table."""
+        key order: one gather per column, no re-sort (twice as fast as ``np.insert`` when
+        ``fresh`` is large)."""
         if len(fresh) == 0:
             return self
+        if len(self) == 0:
+            return fresh
+        slots = np.searchsorted(self.keys, fresh.keys)
+        slots += np.arange(len(fresh))  # the merged rows that hold fresh's rows
+        source = np.ones(len(self) + len(fresh), dtype=np.intp)
+        source[slots] = 0
+        np.cumsum(source, out=source)
+        source -= 1  # every other merged row: its row here
+        np.maximum(source, 0, out=source)
 
-        def insert(column: np.ndarray, values: np.ndarray) -> np.ndarray:
-            # A 2-D column is inserted through its flat view: several times faster than axis=0.
-            width = int(np.prod(column.shape[1:], dtype=np.int64))
-            if width == 1:
-                return np.insert(column, at, values)
-            flat = np.insert(column.reshape(-1), np.repeat(width * at, width), values.reshape(-1))
-            return flat.reshape((-1, *column.shape[1:]))
+        def column(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+            out = old.take(source, axis=0)
+            out[slots] = new
+            return out
 
-        at = np.searchsorted(self.keys, fresh.keys)
-        return VoxelTable(**{f.name: insert(getattr(self, f.name), getattr(fresh, f.name)) for f in fields(self)})
+        return VoxelTable(**{f.name: column(getattr(self, f.name), getattr(fresh, f.name)) for f in fields(self)})
