@@ -86,13 +86,22 @@ class Odometry:
             return self.pose
         return self._pose @ _scale_motion(self._delta, (timestamp - self._timestamp) / self._period)
 
+    def scan_voxels(self, points: np.ndarray) -> ScanVoxels:
+        """The grouping of a scan's valid points into registration voxels: the part of
+        :meth:`register` that needs no static mask, so a caller can run it ahead (for example
+        while the mask is being decided) and pass it to :meth:`register` as ``voxels``."""
+        pts = check_scan(points, None, None)
+        return ScanVoxels(pts, valid_mask(pts, self.config.min_range, self.max_range), 0.5 * self.voxel_size)
+
     def register(self, points: np.ndarray, static_mask: np.ndarray | None = None,
-                 times: np.ndarray | None = None, timestamp: float = 0.0) -> np.ndarray:
+                 times: np.ndarray | None = None, timestamp: float = 0.0,
+                 voxels: ScanVoxels | None = None) -> np.ndarray:
         """Estimate the pose of one scan.
 
         ``points`` (N, 3) sensor frame, metres; ``static_mask`` (N,) marks points allowed to
-        drive registration (None: all); ``times`` (N,) seconds relative to ``timestamp``.
-        Returns 4x4 world_T_sensor. An empty or all-invalid scan is skipped (the previous pose
+        drive registration (None: all); ``times`` (N,) seconds relative to ``timestamp``;
+        ``voxels``: :meth:`scan_voxels` of the same ``points`` if already computed (not used
+        when the scan is deskewed: deskewing moves the points). Returns 4x4 world_T_sensor. An empty or all-invalid scan is skipped (the previous pose
         is returned and logged); a timestamp that goes backwards resets odometry; a gap
         longer than ``max_time_gap`` drops the velocity guess.
         """
@@ -126,6 +135,7 @@ class Odometry:
             scan = np.full_like(pts, np.nan)
             t = np.asarray(times, dtype=np.float64).reshape(-1)
             scan[valid] = deskew(pts[valid], t[valid], delta, dt)
+            voxels = None
         elif n_valid == len(pts):
             scan = pts if pts is not points else pts.copy()  # the scan is kept: never the caller's array
         else:
@@ -134,7 +144,8 @@ class Odometry:
 
         guess = self._pose @ delta
         use = valid if static_mask is None else valid & np.asarray(static_mask, bool).reshape(-1)
-        voxels = ScanVoxels(scan, valid, 0.5 * self.voxel_size)
+        if voxels is None:  # (otherwise the same voxels: the scan's valid points are the input's)
+            voxels = ScanVoxels(scan, valid, 0.5 * self.voxel_size)
         registered = False
         new_pose = guess
         if self.local_map.empty:

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -165,17 +166,20 @@ class MappingHalf:
     releases the GIL for most of it), then the odometry's local-map update. The registration
     kernel holds the GIL, so the local-map update is only started once the next frame's map
     query is answered (or at its registration, when it asks none): it would stall the query's
-    own Python work otherwise. Whatever reads that state (:meth:`register`, :attr:`map`,
-    :meth:`evidence`, :meth:`query`) waits for it first, so results are those of a sequential
-    loop.
+    own Python work otherwise. The next frame's grouping of points into registration voxels
+    (which needs no mask) is queued at :meth:`begin`, behind the integration, so
+    :meth:`register` only does what depends on the mask. Whatever reads that state
+    (:meth:`register`, :attr:`map`, :meth:`evidence`, :meth:`query`) waits for it first, so
+    results are those of a sequential loop.
     """
 
     def __init__(self, config: S2MATConfig | None = None) -> None:
         self.config = config or S2MATConfig()
         self._integrator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2mat-integrate",
                                               initializer=name_os_thread)
-        # Background work of the last frame: the static map's integration, then the odometry's
-        # local-map update (queued in that order on one thread, so the map is ready first).
+        # Background work: the last frame's static-map integration, this frame's registration
+        # voxels, then the last frame's local-map update (queued in that order on one thread, so
+        # the map is ready first).
         self._jobs: dict[str, Future] = {}
         self.waited_ms = 0.0  # time spent waiting for background work since the last begin()
         self._map_update: np.ndarray | None = None  # static mask of the local-map update not yet started
@@ -183,7 +187,7 @@ class MappingHalf:
 
     def reset(self) -> None:
         cfg = self.config
-        self._settle("map", "odometry")
+        self._settle("map", "scan", "odometry")
         self._map_update = None
         self.odometry = Odometry(cfg.odometry, max_range=cfg.sensor.max_range)
         self._map = StaticMap(cfg.mapping, max_range=cfg.sensor.max_range)
@@ -197,15 +201,20 @@ class MappingHalf:
         self._settle("map")
         return self._map
 
-    def _settle(self, *parts: str) -> None:
-        """Wait for the last frame's background ``parts`` ("map", "odometry"), re-raising errors."""
+    def _settle(self, *parts: str) -> Any:
+        """Wait for the background ``parts`` ("map", "odometry": the last frame's; "scan": this
+        frame's registration voxels), re-raising errors; the result of the last one (None if
+        none was pending)."""
+        result = None
         for part in parts:
             job = self._jobs.pop(part, None)
             if job is None:
+                result = None
                 continue
             clock = time.perf_counter()
-            job.result()
+            result = job.result()
             self.waited_ms += (time.perf_counter() - clock) * 1e3
+        return result
 
     def begin(self, frame: Frame) -> FrameStart:
         """Step 1: a frame back in time (or at the same time) resets everything first."""
@@ -217,6 +226,9 @@ class MappingHalf:
             self.reset()
         guess = self.odometry.predict(frame.timestamp)
         valid, raw, points, times = preprocess(frame, self.config, self.odometry.pose, guess, self.last_time)
+        # Registration's voxel grouping needs no mask: it runs in the background, after the last
+        # frame's integration, while the map query and detection run.
+        self._jobs["scan"] = self._integrator.submit(self.odometry.scan_voxels, raw)
         return FrameStart(timestamp=frame.timestamp, guess=guess,
                           use_map=self.config.coupling.map_to_detection and self.frames > 0, reset=reset,
                           valid=valid, raw=raw, points=points, times=times)
@@ -234,9 +246,10 @@ class MappingHalf:
     def register(self, start: FrameStart, believed_dynamic: np.ndarray) -> np.ndarray:
         """Step 3: the 4x4 world_T_sensor of the scan, registered on points not believed dynamic."""
         self._start_map_update()
+        voxels = self._settle("scan")
         self._settle("odometry")
         # As measured: with constant motion the distortion is the same in every scan and cancels out.
-        return self.odometry.register(start.raw, ~believed_dynamic, None, start.timestamp)
+        return self.odometry.register(start.raw, ~believed_dynamic, None, start.timestamp, voxels=voxels)
 
     def finish(self, start: FrameStart, pose: np.ndarray, dynamic: np.ndarray) -> None:
         """Step 5: the static points grow the odometry's local map and the static map (in the
