@@ -531,8 +531,6 @@ def _split_by_map(points: np.ndarray, clusters: Clusters, samples: _MapSamples, 
     persistent occupancy as a cluster of its own (see SPLIT_*): each point, connectivity voxel
     and map sample goes to the part of its nearest sample seen free or persistent. The new
     clusters are numbered after the others; ``samples.owner`` follows."""
-    from scipy.spatial import cKDTree
-
     k = clusters.count
     owner, seen_free, persistent = samples.owner, samples.seen_free, samples.persistent
     n = np.maximum(np.bincount(owner, minlength=k), 1)
@@ -549,12 +547,14 @@ def _split_by_map(points: np.ndarray, clusters: Clusters, samples: _MapSamples, 
     for c in mixed.tolist():  # a few clusters per scan
         mine = np.flatnonzero(owner == c)
         free, static = mine[seen_free[mine]], mine[persistent[mine]]
-        seeds = cKDTree(samples.sensor[np.concatenate([free, static])])
-        idx = clusters.cluster_indices(c)
-        new = seeds.query(pts[idx])[1] < len(free)  # nearest to a sample seen free
+        nearest_free = _NearestFree(samples.sensor[free], samples.sensor[static])
         voxels = np.flatnonzero(voxel_labels == c)
-        new_voxels = seeds.query(clusters.voxel_centroids[voxels])[1] < len(free)
-        if min(new.sum(), (~new).sum()) < min_points or new_voxels.all() or not new_voxels.any():
+        new_voxels = nearest_free(clusters.voxel_centroids[voxels])
+        if new_voxels.all() or not new_voxels.any():
+            continue
+        idx = clusters.cluster_indices(c)
+        new = nearest_free(pts[idx])
+        if min(new.sum(), (~new).sum()) < min_points:
             continue
         part, rest = pts[idx[new]], pts[idx[~new]]
         if np.linalg.norm(part[:, :2].mean(axis=0) - rest[:, :2].mean(axis=0)) < SPLIT_APART:
@@ -567,11 +567,39 @@ def _split_by_map(points: np.ndarray, clusters: Clusters, samples: _MapSamples, 
             continue
         labels[idx[new]] = count
         voxel_labels[voxels[new_voxels]] = count
-        owner[mine[seeds.query(samples.sensor[mine])[1] < len(free)]] = count
+        owner[mine[nearest_free(samples.sensor[mine])]] = count
         count += 1
     if count == k:
         return clusters
     return clusters_from_labels(labels, count, voxel_labels, clusters.voxel_centroids, clusters.voxel_counts)
+
+
+class _NearestFree:
+    """Whether the nearest of some seed positions to each query position is one of the
+    ``free`` seeds rather than one of the ``static`` ones. A cluster holds tens of seeds and
+    tens to thousands of points: up to BRUTE_PAIRS pairs, all pairwise distances cost less
+    than building and querying a k-d tree (built for larger queries only)."""
+
+    BRUTE_PAIRS = 20_000
+
+    def __init__(self, free: np.ndarray, static: np.ndarray) -> None:
+        self.seeds = np.concatenate([free, static])
+        self.free = len(free)
+        self._tree = None
+
+    def __call__(self, query: np.ndarray) -> np.ndarray:
+        if len(query) * len(self.seeds) > self.BRUTE_PAIRS:
+            if self._tree is None:
+                from scipy.spatial import cKDTree
+
+                self._tree = cKDTree(self.seeds)
+            return self._tree.query(query)[1] < self.free
+        d2 = np.zeros((len(query), len(self.seeds)))
+        for axis in range(3):
+            diff = query[:, axis, None] - self.seeds[None, :, axis]
+            diff *= diff
+            d2 += diff
+        return d2.argmin(axis=1) < self.free
 
 
 class _Shapes(NamedTuple):
