@@ -4,7 +4,8 @@
 frame, metres, float32, so any viewer opens it), the voxel index ``ix iy iz``, the evidence
 ``hits free free_since_hit npts``, the exact point sums ``sx sy sz`` (float64), ``live`` and
 ``static`` (0/1, whether the map keeps the voxel). ``map.json`` records the format, voxel
-size, frame, configuration and counters; ``map.history.npz`` keeps the recent range images,
+size, frame, configuration, counters and the anchor of the live voxels' float32 offsets
+(maps saved without it get a new anchor when mapping continues); ``map.history.npz`` keeps the recent range images,
 so mapping continues from a loaded map exactly as it would have without the save. Every file
 is written to a temporary file in the same folder and renamed into place.
 """
@@ -164,7 +165,7 @@ def load_map(path: str | os.PathLike[str]) -> StaticMap:
         table.sums[:] = np.stack([sel["sx"], sel["sy"], sel["sz"]], axis=1)
         setattr(static_map, attr, table.take(np.argsort(table.keys, kind="stable")))
     if anchor is not None:  # the live voxels' float32 offsets, as the saved map had them
-        static_map._set_anchor(anchor)
+        static_map.set_anchor(anchor)
     try:
         with np.load(hist, allow_pickle=False) as npz:
             for i in range(int(meta["history_scans"])):

@@ -32,8 +32,8 @@ class RegisteredScan:
     """The last scan as odometry saw it.
 
     ``points`` are the deskewed sensor-frame points (N, 3) float64 aligned with the input
-    (invalid ones are NaN), ``valid`` marks finite in-range points, ``voxels`` groups them for
-    downsampling, ``pose`` is ``world_T_sensor`` and ``registered`` says whether registration
+    (invalid ones are NaN), ``valid`` marks finite in-range points, ``voxels`` groups the valid
+    points (same values) for downsampling, ``pose`` is ``world_T_sensor`` and ``registered`` says whether registration
     ran (False for the first frame, a reset, or a fallback to the motion guess).
     """
 
@@ -89,8 +89,9 @@ class Odometry:
     def scan_voxels(self, points: np.ndarray) -> ScanVoxels:
         """The grouping of a scan's valid points into registration voxels: the part of
         :meth:`register` that needs no static mask, so a caller can run it ahead (for example
-        while the mask is being decided) and pass it to :meth:`register` as ``voxels``."""
-        pts = check_scan(points, None, None)
+        while the mask is being decided) and pass it to :meth:`register` as ``voxels``. It
+        holds a copy of the points (the local-map update reads them after registration)."""
+        pts = np.array(check_scan(points, None, None), dtype=np.float64)
         return ScanVoxels(pts, valid_mask(pts, self.config.min_range, self.max_range), 0.5 * self.voxel_size)
 
     def register(self, points: np.ndarray, static_mask: np.ndarray | None = None,
@@ -101,11 +102,14 @@ class Odometry:
         ``points`` (N, 3) sensor frame, metres; ``static_mask`` (N,) marks points allowed to
         drive registration (None: all); ``times`` (N,) seconds relative to ``timestamp``;
         ``voxels``: :meth:`scan_voxels` of the same ``points`` if already computed (not used
-        when the scan is deskewed: deskewing moves the points). Returns 4x4 world_T_sensor. An empty or all-invalid scan is skipped (the previous pose
+        when the scan is deskewed: deskewing moves the points). Returns 4x4
+        world_T_sensor. An empty or all-invalid scan is skipped (the previous pose
         is returned and logged); a timestamp that goes backwards resets odometry; a gap
         longer than ``max_time_gap`` drops the velocity guess.
         """
         pts = check_scan(points, static_mask, times)
+        if voxels is not None and voxels.points.shape != pts.shape:
+            raise ScanError(f"voxels group {len(voxels.points)} points, the scan has {len(pts)}")
         timestamp = float(timestamp)
         if self._timestamp is not None:
             dt = timestamp - self._timestamp

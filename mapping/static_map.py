@@ -13,8 +13,8 @@ first hit since the last window check). New voxels go into the small ``added`` t
 joins ``live`` at the next window check, so the large table is rewritten once every
 ``window_check_every`` frames rather than in every frame. The free-space test of every live
 voxel reads its centroid as float32 offsets from an anchor near the sensor (moved once the
-sensor is ``ANCHOR_RADIUS`` away): no float64 work per voxel, and world coordinates of any
-size keep their precision.
+sensor is ``ANCHOR_RADIUS`` away): no float64 work per voxel, and however large the world
+coordinates, the offsets stay within a few hundred metres (float32 steps of 0.03 mm at most).
 
 Frames: points passed in are sensor frame; poses are 4x4 world_T_sensor; queries are world
 frame. Units are metres.
@@ -40,7 +40,7 @@ from mapping.voxel_table import VoxelTable
 
 log = logging.getLogger(__name__)
 
-ANCHOR_RADIUS = 1000.0  # metres: float32 offsets within it are exact to 0.1 mm
+ANCHOR_RADIUS = 200.0  # metres the sensor moves before the float32 offsets get a new anchor
 
 
 class StaticMap:
@@ -89,7 +89,7 @@ class StaticMap:
         sensor_T_world = np.linalg.inv(pose)
         self.sensor_position = pose[:3, 3].copy()
         if self.anchor is None or np.linalg.norm(self.sensor_position - self.anchor) > ANCHOR_RADIUS:
-            self._set_anchor(self.sensor_position)
+            self.set_anchor(self.sensor_position)
 
         # Hits of this scan: static points, grouped per voxel.
         hits = ScanVoxels(transform(pts.compress(valid & static, axis=0), pose), None, self.voxel_size)
@@ -105,7 +105,7 @@ class StaticMap:
         if self.frames % cfg.window_check_every == 0 or len(self.live) + len(self.added) > cfg.max_live_voxels:
             self._update_window()
 
-    def _set_anchor(self, point: np.ndarray) -> None:
+    def set_anchor(self, point: np.ndarray) -> None:
         """Measure the live voxels' float32 offsets from the world point ``point`` from now on."""
         self.anchor = np.array(point, dtype=np.float64)
         for table in self._live_tables():
@@ -116,6 +116,8 @@ class StaticMap:
         table.offsets[rows] = self._offsets(table.sums[rows], table.npts[rows])
 
     def _offsets(self, sums: np.ndarray, npts: np.ndarray) -> np.ndarray:
+        """Centroids of voxels with point ``sums`` (M, 3) and counts ``npts`` (M,), minus the
+        anchor (float64; stored as float32)."""
         offsets = sums / np.maximum(npts, 1)[:, None]
         offsets -= self.anchor
         return offsets

@@ -15,7 +15,8 @@ class VoxelTable:
     saw through it; ``free_since_hit``: of those, the ones after its latest hit; ``npts`` and
     ``sums`` (metres, world frame): points inserted, for the centroid. ``offsets``: the
     centroid minus an anchor point the owner chooses, in float32 (the per-frame free-space
-    tests read it); the owner keeps it up to date, tables start it at zero.
+    tests read it); tables start it at zero and the owner keeps it up to date where it reads
+    it (the static map: in its live tables, not in the archive).
     """
 
     keys: np.ndarray

@@ -576,30 +576,38 @@ def _split_by_map(points: np.ndarray, clusters: Clusters, samples: _MapSamples, 
 
 class _NearestFree:
     """Whether the nearest of some seed positions to each query position is one of the
-    ``free`` seeds rather than one of the ``static`` ones. A cluster holds tens of seeds and
-    tens to thousands of points: up to BRUTE_PAIRS pairs, all pairwise distances cost less
-    than building and querying a k-d tree (built for larger queries only)."""
+    ``free`` seeds rather than one of the ``static`` ones (a free seed wins at equal distance).
+    A cluster holds tens of seeds and tens to thousands of points: up to BRUTE_PAIRS pairs, all
+    pairwise distances cost less than building and querying k-d trees (one per kind of seed,
+    built for larger queries only). Computed in float64."""
 
     BRUTE_PAIRS = 20_000
 
     def __init__(self, free: np.ndarray, static: np.ndarray) -> None:
-        self.seeds = np.concatenate([free, static])
-        self.free = len(free)
-        self._tree = None
+        self.free = np.asarray(free, dtype=np.float64)
+        self.static = np.asarray(static, dtype=np.float64)
+        self._trees: tuple | None = None
 
     def __call__(self, query: np.ndarray) -> np.ndarray:
-        if len(query) * len(self.seeds) > self.BRUTE_PAIRS:
-            if self._tree is None:
+        query = np.asarray(query, dtype=np.float64)
+        if len(query) * (len(self.free) + len(self.static)) > self.BRUTE_PAIRS:
+            if self._trees is None:
                 from scipy.spatial import cKDTree
 
-                self._tree = cKDTree(self.seeds)
-            return self._tree.query(query)[1] < self.free
-        d2 = np.zeros((len(query), len(self.seeds)))
+                self._trees = (cKDTree(self.free), cKDTree(self.static))
+            to_free, to_static = (tree.query(query)[0] for tree in self._trees)
+            return to_free <= to_static
+        return self._nearest(query, self.free) <= self._nearest(query, self.static)
+
+    @staticmethod
+    def _nearest(query: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+        """(Q,) squared distance from each query position to its nearest seed."""
+        d2 = np.zeros((len(query), len(seeds)))
         for axis in range(3):
-            diff = query[:, axis, None] - self.seeds[None, :, axis]
+            diff = query[:, axis, None] - seeds[None, :, axis]
             diff *= diff
             d2 += diff
-        return d2.argmin(axis=1) < self.free
+        return d2.min(axis=1)
 
 
 class _Shapes(NamedTuple):

@@ -177,9 +177,9 @@ class MappingHalf:
         self.config = config or S2MATConfig()
         self._integrator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2mat-integrate",
                                               initializer=name_os_thread)
-        # Background work: the last frame's static-map integration, this frame's registration
-        # voxels, then the last frame's local-map update (queued in that order on one thread, so
-        # the map is ready first).
+        # Background work on one thread: the last frame's static-map integration, this frame's
+        # registration voxels (queued at begin) and the last frame's local-map update (queued
+        # once the map query is answered, or at registration).
         self._jobs: dict[str, Future] = {}
         self.waited_ms = 0.0  # time spent waiting for background work since the last begin()
         self._map_update: np.ndarray | None = None  # static mask of the local-map update not yet started
@@ -187,7 +187,8 @@ class MappingHalf:
 
     def reset(self) -> None:
         cfg = self.config
-        self._settle("map", "scan", "odometry")
+        self._settle("map", "odometry")
+        self._drop_scan()
         self._map_update = None
         self.odometry = Odometry(cfg.odometry, max_range=cfg.sensor.max_range)
         self._map = StaticMap(cfg.mapping, max_range=cfg.sensor.max_range)
@@ -201,20 +202,24 @@ class MappingHalf:
         self._settle("map")
         return self._map
 
-    def _settle(self, *parts: str) -> Any:
+    def _settle(self, *parts: str) -> list[Any]:
         """Wait for the background ``parts`` ("map", "odometry": the last frame's; "scan": this
-        frame's registration voxels), re-raising errors; the result of the last one (None if
-        none was pending)."""
-        result = None
+        frame's registration voxels), re-raising errors; their results (None where none was
+        pending)."""
+        results = []
         for part in parts:
             job = self._jobs.pop(part, None)
-            if job is None:
-                result = None
-                continue
             clock = time.perf_counter()
-            result = job.result()
+            results.append(None if job is None else job.result())
             self.waited_ms += (time.perf_counter() - clock) * 1e3
-        return result
+        return results
+
+    def _drop_scan(self) -> None:
+        """Forget the registration voxels of a frame that was never registered (its result,
+        or error, is of no use)."""
+        job = self._jobs.pop("scan", None)
+        if job is not None:
+            job.cancel()
 
     def begin(self, frame: Frame) -> FrameStart:
         """Step 1: a frame back in time (or at the same time) resets everything first."""
@@ -228,6 +233,7 @@ class MappingHalf:
         valid, raw, points, times = preprocess(frame, self.config, self.odometry.pose, guess, self.last_time)
         # Registration's voxel grouping needs no mask: it runs in the background, after the last
         # frame's integration, while the map query and detection run.
+        self._drop_scan()
         self._jobs["scan"] = self._integrator.submit(self.odometry.scan_voxels, raw)
         return FrameStart(timestamp=frame.timestamp, guess=guess,
                           use_map=self.config.coupling.map_to_detection and self.frames > 0, reset=reset,
@@ -246,8 +252,7 @@ class MappingHalf:
     def register(self, start: FrameStart, believed_dynamic: np.ndarray) -> np.ndarray:
         """Step 3: the 4x4 world_T_sensor of the scan, registered on points not believed dynamic."""
         self._start_map_update()
-        voxels = self._settle("scan")
-        self._settle("odometry")
+        voxels, _ = self._settle("scan", "odometry")
         # As measured: with constant motion the distortion is the same in every scan and cancels out.
         return self.odometry.register(start.raw, ~believed_dynamic, None, start.timestamp, voxels=voxels)
 

@@ -98,3 +98,18 @@ def test_mismatched_mask_raises_scan_error():
     odo = Odometry(OdometryConfig(), max_range=80.0)
     with pytest.raises(ScanError, match="static_mask"):
         odo.register(np.zeros((10, 3), np.float32), static_mask=np.ones(3, bool))
+    with pytest.raises(ScanError, match="voxels group 5 points"):
+        odo.register(np.zeros((10, 3), np.float32), voxels=odo.scan_voxels(np.ones((5, 3))))
+
+
+def test_voxels_grouped_ahead_register_the_same_poses():
+    scans = street_scans(frames=6, depart_frame=3)
+    plain, ahead = (Odometry(OdometryConfig(), max_range=80.0) for _ in range(2))
+    for i, scan in enumerate(scans):
+        static = scan.labels != 2
+        voxels = ahead.scan_voxels(scan.points)
+        expected = plain.step(scan.points, static, timestamp=0.1 * i)
+        pose = ahead.register(scan.points, static, timestamp=0.1 * i, voxels=voxels)
+        ahead.update_map(static)
+        assert np.array_equal(pose, expected)
+    assert plain.last_scan.registered and len(plain.local_map) == len(ahead.local_map) > 0

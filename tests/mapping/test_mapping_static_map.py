@@ -53,22 +53,71 @@ def test_points_marked_dynamic_never_enter(scans):
 def test_saved_map_continues_identically(scans, tmp_path):
     a = StaticMap(StaticMapConfig(window_check_every=5, live_radius=20.0), max_range=80.0)
     b = StaticMap(StaticMapConfig(window_check_every=5, live_radius=20.0), max_range=80.0)
-    for scan in scans[:15]:
+    for scan in scans[:13]:  # saved between window checks: voxels added since the last one too
         a.integrate(scan.points, scan.pose)
         b.integrate(scan.points, scan.pose)
+    assert len(b.added) > 0
     path = b.save(tmp_path / "map")
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["resolution"] == a.voxel_size and meta["frame"] == "world"
     assert not list(tmp_path.glob(".*tmp"))
     c = StaticMap.load(path)
     assert len(c.archive) == len(a.archive) > 0
-    for scan in scans[15:]:
+    assert np.array_equal(c.anchor, a.anchor)
+    for scan in scans[13:]:
         a.integrate(scan.points, scan.pose)
         c.integrate(scan.points, scan.pose)
     ta, tc = a.table(), c.table()
     for name in ("keys", "hits", "free", "free_since_hit", "npts", "sums"):
         assert np.array_equal(getattr(ta, name), getattr(tc, name)), name
     assert np.array_equal(a.points(), c.points())
+    assert np.array_equal(a.live.offsets, c.live.offsets)
+
+
+def _offsets_follow_the_centroids(smap):
+    for table in (smap.live, smap.added):
+        expected = (table.centroids() - smap.anchor).astype(np.float32)
+        assert np.array_equal(table.offsets, expected)
+
+
+def test_offsets_follow_the_centroids_and_a_moving_anchor_changes_no_decision(scans, monkeypatch):
+    config = StaticMapConfig(window_check_every=5, live_radius=20.0)
+    fixed = StaticMap(config, max_range=80.0)
+    for scan in scans:
+        fixed.integrate(scan.points, scan.pose)
+    _offsets_follow_the_centroids(fixed)
+    monkeypatch.setattr("mapping.static_map.ANCHOR_RADIUS", 0.5)  # a new anchor every few frames
+    moving = StaticMap(config, max_range=80.0)
+    anchors = set()
+    for i, scan in enumerate(scans):
+        moving.integrate(scan.points, scan.pose)
+        anchors.add(tuple(moving.anchor))
+        if i % 7 == 3:  # also between window checks, with voxels in the added table
+            _offsets_follow_the_centroids(moving)
+    assert len(anchors) > 3
+    ta, tb = fixed.table(), moving.table()
+    assert np.array_equal(ta.keys, tb.keys) and np.array_equal(ta.hits, tb.hits)
+    assert np.array_equal(fixed.carved(ta), moving.carved(tb))
+    assert (ta.free != tb.free).mean() < 1e-3  # float32 rounding: a free observation here or there
+
+
+def test_a_map_saved_without_an_anchor_continues(scans, tmp_path):
+    a = StaticMap(StaticMapConfig(), max_range=80.0)
+    for scan in scans[:10]:
+        a.integrate(scan.points, scan.pose)
+    path = a.save(tmp_path / "map")
+    sidecar = path.with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    del meta["anchor"]
+    sidecar.write_text(json.dumps(meta))
+    c = StaticMap.load(path)
+    assert c.anchor is None
+    for scan in scans[10:]:
+        a.integrate(scan.points, scan.pose)
+        c.integrate(scan.points, scan.pose)
+    _offsets_follow_the_centroids(c)
+    ta, tc = a.table(), c.table()
+    assert np.array_equal(ta.keys, tc.keys) and np.array_equal(a.carved(ta), c.carved(tc))
 
 
 def test_loading_a_damaged_map_names_the_file(scans, tmp_path):

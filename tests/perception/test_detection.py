@@ -409,3 +409,20 @@ def test_a_car_under_a_tree_crown_is_a_car(monkeypatch):
     assert len(turned) >= 3 and all(car is not None for _, car in turned)
     for size, car in turned:  # the box is the car's, not the crown's
         assert size[2] <= detection.CANOPY_CUT + 1e-9 and size[1] <= car.size[1] + 0.3
+
+
+def test_nearest_free_seed_agrees_with_a_direct_search_with_and_without_trees(monkeypatch):
+    # Grid positions make many exact ties: a free seed wins them on both paths.
+    rng = np.random.default_rng(1)
+    seeds = np.unique(rng.integers(0, 5, (40, 3)) * 0.5, axis=0)
+    free, static = seeds[:15], seeds[15:]
+    query = rng.integers(0, 9, (3000, 3)) * 0.25
+    d_free = np.linalg.norm(query[:, None] - free[None], axis=2).min(axis=1)
+    d_static = np.linalg.norm(query[:, None] - static[None], axis=2).min(axis=1)
+    expected = d_free <= d_static
+    assert 0 < expected.sum() < len(query) and (d_free == d_static).any()
+    nearest = detection._NearestFree(free, static)
+    small = np.concatenate([nearest(query[a:a + 100]) for a in range(0, len(query), 100)])  # all pairs
+    monkeypatch.setattr(detection._NearestFree, "BRUTE_PAIRS", 0)
+    trees = detection._NearestFree(free, static)(query)
+    assert np.array_equal(small, expected) and np.array_equal(trees, expected)
