@@ -5,9 +5,10 @@ frame, metres, float32, so any viewer opens it), the voxel index ``ix iy iz``, t
 ``hits free free_since_hit npts``, the exact point sums ``sx sy sz`` (float64), ``live`` and
 ``static`` (0/1, whether the map keeps the voxel). ``map.json`` records the format, voxel
 size, frame, configuration, counters and the anchor of the live voxels' float32 offsets
-(maps saved without it get a new anchor when mapping continues); ``map.history.npz`` keeps the recent range images,
-so mapping continues from a loaded map exactly as it would have without the save. Every file
-is written to a temporary file in the same folder and renamed into place.
+(maps saved without it get a new anchor when mapping continues); ``map.history.npz`` keeps
+the recent range images, so mapping continues from a loaded map exactly as it would have
+without the save. Every file is written to a temporary file in the same folder and renamed
+into place.
 """
 
 from __future__ import annotations

@@ -33,8 +33,9 @@ class RegisteredScan:
 
     ``points`` are the deskewed sensor-frame points (N, 3) float64 aligned with the input
     (invalid ones are NaN), ``valid`` marks finite in-range points, ``voxels`` groups the valid
-    points (same values) for downsampling, ``pose`` is ``world_T_sensor`` and ``registered`` says whether registration
-    ran (False for the first frame, a reset, or a fallback to the motion guess).
+    points (same values) for downsampling, ``pose`` is ``world_T_sensor`` and ``registered``
+    says whether registration ran (False for the first frame, a reset, or a fallback to the
+    motion guess).
     """
 
     points: np.ndarray
@@ -102,10 +103,10 @@ class Odometry:
         ``points`` (N, 3) sensor frame, metres; ``static_mask`` (N,) marks points allowed to
         drive registration (None: all); ``times`` (N,) seconds relative to ``timestamp``;
         ``voxels``: :meth:`scan_voxels` of the same ``points`` if already computed (not used
-        when the scan is deskewed: deskewing moves the points). Returns 4x4
-        world_T_sensor. An empty or all-invalid scan is skipped (the previous pose
-        is returned and logged); a timestamp that goes backwards resets odometry; a gap
-        longer than ``max_time_gap`` drops the velocity guess.
+        when the scan is deskewed: deskewing moves the points). Returns 4x4 world_T_sensor.
+        An empty or all-invalid scan is skipped (the previous pose is returned and logged); a
+        timestamp that goes backwards resets odometry; a gap longer than ``max_time_gap``
+        drops the velocity guess.
         """
         pts = check_scan(points, static_mask, times)
         if voxels is not None and voxels.points.shape != pts.shape:

@@ -109,16 +109,12 @@ class StaticMap:
         """Measure the live voxels' float32 offsets from the world point ``point`` from now on."""
         self.anchor = np.array(point, dtype=np.float64)
         for table in self._live_tables():
-            self._refresh_offsets(table, slice(None))
-
-    def _refresh_offsets(self, table: VoxelTable, rows: np.ndarray | slice) -> None:
-        """Recompute the float32 offsets of ``rows`` of ``table`` after their points changed."""
-        table.offsets[rows] = self._offsets(table.sums[rows], table.npts[rows])
+            table.offsets[:] = self._offsets(table.sums, table.npts)
 
     def _offsets(self, sums: np.ndarray, npts: np.ndarray) -> np.ndarray:
         """Centroids of voxels with point ``sums`` (M, 3) and counts ``npts`` (M,), minus the
         anchor (float64; stored as float32)."""
-        offsets = sums / np.maximum(npts, 1)[:, None]
+        offsets = VoxelTable.mean(sums, npts)
         offsets -= self.anchor
         return offsets
 
@@ -189,7 +185,7 @@ class StaticMap:
                 keep = np.ones(len(self.archive), bool)
                 keep[back[hit]] = False
                 self.archive = self.archive.take(keep)
-        self._refresh_offsets(fresh, slice(None))
+        fresh.offsets[:] = self._offsets(fresh.sums, fresh.npts)
         self.added = self.added.merged(fresh)
 
     def _history_free(self, points_world: np.ndarray, recent: int | None = None) -> np.ndarray:

@@ -49,7 +49,12 @@ class VoxelTable:
 
     def centroids(self, rows: slice = slice(None)) -> np.ndarray:
         """(M, 3) mean of the points inserted in each voxel (of ``rows``), world frame, metres."""
-        return self.sums[rows] / np.maximum(self.npts[rows], 1)[:, None]
+        return self.mean(self.sums[rows], self.npts[rows])
+
+    @staticmethod
+    def mean(sums: np.ndarray, npts: np.ndarray) -> np.ndarray:
+        """(M, 3) float64 centroids of voxels with point ``sums`` (M, 3) and counts ``npts`` (M,)."""
+        return sums / np.maximum(npts, 1)[:, None]
 
     def squared_distances(self, point: np.ndarray) -> np.ndarray:
         """(M,) squared distance from ``point`` (3,) to each voxel's centroid, one column at a time
