@@ -15,6 +15,9 @@ joins ``live`` at the next window check, so the large table is rewritten once ev
 voxel reads its centroid as float32 offsets from an anchor near the sensor (moved once the
 sensor is ``ANCHOR_RADIUS`` away): no float64 work per voxel, and however large the world
 coordinates, the offsets stay within a few hundred metres (float32 steps of 0.03 mm at most).
+A scan's range image and the live voxels it sees through need no static mask:
+:meth:`StaticMap.observe` finds them as soon as the pose is known, and :meth:`StaticMap.commit`
+adds the scan once the mask is (:meth:`StaticMap.integrate` does both).
 
 Frames: points passed in are sensor frame; poses are 4x4 world_T_sensor; queries are world
 frame. Units are metres.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +45,18 @@ from mapping.voxel_table import VoxelTable
 log = logging.getLogger(__name__)
 
 ANCHOR_RADIUS = 200.0  # metres the sensor moves before the float32 offsets get a new anchor
+
+
+@dataclass
+class Observation:
+    """One scan as :meth:`StaticMap.observe` saw it, for :meth:`StaticMap.commit`."""
+
+    points: np.ndarray  # (N, 3) float64 sensor frame
+    pose: np.ndarray  # 4x4 world_T_sensor
+    valid: np.ndarray  # (N,) bool: finite, within range
+    image: RangeImage | None  # None: no valid point
+    seen: list[np.ndarray]  # per live table: the rows the scan sees through, hit or not
+    revision: int  # the map's revision it was made on
 
 
 class StaticMap:
@@ -62,52 +78,78 @@ class StaticMap:
         self.sensor_position = np.zeros(3)
         self.anchor: np.ndarray | None = None  # world point the live voxels' float32 offsets start from
         self.threads = resolve_threads(self.config.num_threads)
+        self._revision = 0  # counts changes to the live tables and their offsets (see Observation)
 
     # ------------------------------------------------------------------ update
     def integrate(self, points: np.ndarray, pose: np.ndarray, static_mask: np.ndarray | None = None) -> None:
         """Add one scan: (N, 3) sensor-frame points, 4x4 world_T_sensor pose, (N,) bool
         static mask (None: every point is static). Non-finite and out-of-range points are
-        ignored."""
+        ignored. The same as :meth:`observe` then :meth:`commit`."""
+        self.commit(self.observe(points, pose), static_mask)
+
+    def observe(self, points: np.ndarray, pose: np.ndarray) -> Observation:
+        """The part of :meth:`integrate` that needs no static mask: the scan's range image and
+        the live voxels it sees through. It may be done as soon as the pose is known (while
+        tracking decides which points are dynamic); :meth:`commit` must follow before anything
+        else changes the map. It changes no voxel (it may move the offsets' anchor)."""
         pts = np.asarray(points, dtype=np.float64)
         if pts.ndim != 2 or pts.shape[1] != 3:
             raise ScanError(f"scan points must have shape (N, 3), got {pts.shape}")
         pose = np.asarray(pose, dtype=np.float64)
         if pose.shape != (4, 4) or not np.isfinite(pose).all():
             raise ScanError(f"pose must be a finite 4x4 matrix, got shape {pose.shape}")
-        static = np.ones(len(pts), bool) if static_mask is None else np.asarray(static_mask, bool).reshape(-1)
-        if len(static) != len(pts):
-            raise ScanError(f"static_mask has {len(static)} values for {len(pts)} points")
         cfg = self.config
         r2 = squared_norms(pts)
         valid = np.isfinite(r2) & (r2 > 0) & (r2 <= self.max_range**2)
         if not valid.any():
-            log.warning("static map: scan %d has no valid points; skipped", self.frames)
-            return
+            return Observation(pts, pose, valid, None, [], self._revision)
         image = RangeImage(pts.compress(valid, axis=0), np.deg2rad(cfg.azimuth_resolution_deg),
                            np.deg2rad(cfg.elevation_resolution_deg), cfg.neighbourhood,
                            beams=cfg.beam_radius is not None)
+        if self.anchor is None or np.linalg.norm(pose[:3, 3] - self.anchor) > ANCHOR_RADIUS:
+            self.set_anchor(pose[:3, 3])
         sensor_T_world = np.linalg.inv(pose)
+        seen = [self._seen_through(table, image, sensor_T_world) for table in self._live_tables()]
+        return Observation(pts, pose, valid, image, seen, self._revision)
+
+    def commit(self, observation: Observation, static_mask: np.ndarray | None = None) -> None:
+        """Add the scan of ``observation`` (from :meth:`observe` on the map as it still is) with
+        its (N,) bool ``static_mask`` (None: every point is static)."""
+        if observation.revision != self._revision:
+            raise ValueError("the observation was made on an earlier state of the map; observe the scan again")
+        pts, valid = observation.points, observation.valid
+        static = np.ones(len(pts), bool) if static_mask is None else np.asarray(static_mask, bool).reshape(-1)
+        if len(static) != len(pts):
+            raise ScanError(f"static_mask has {len(static)} values for {len(pts)} points")
+        if observation.image is None:
+            log.warning("static map: scan %d has no valid points; skipped", self.frames)
+            return
+        pose = observation.pose
         self.sensor_position = pose[:3, 3].copy()
-        if self.anchor is None or np.linalg.norm(self.sensor_position - self.anchor) > ANCHOR_RADIUS:
-            self.set_anchor(self.sensor_position)
 
         # Hits of this scan: static points, grouped per voxel.
         hits = ScanVoxels(transform(pts.compress(valid & static, axis=0), pose), None, self.voxel_size)
 
         # Free space: live voxels this scan saw through (except those it hit).
         rows = [lookup(table.keys, hits.keys) for table in self._live_tables()]  # -1: not in the table
-        for table, pos in zip(self._live_tables(), rows, strict=True):
-            self._carve(table, image, sensor_T_world, pos[pos >= 0])
+        for table, seen, pos in zip(self._live_tables(), observation.seen, rows, strict=True):
+            hit = np.zeros(len(table), dtype=bool)
+            hit[pos[pos >= 0]] = True
+            idx = seen[~hit.take(seen)]
+            table.free[idx] += 1
+            table.free_since_hit[idx] += 1
         # Hits: existing voxels gain a hit; new ones get their history's free evidence.
         self._insert(hits.keys, rows, hits.counts.astype(np.int32), hits.sums)
-        self.history.append((sensor_T_world, image))
+        self.history.append((np.linalg.inv(pose), observation.image))
         self.frames += 1
-        if self.frames % cfg.window_check_every == 0 or len(self.live) + len(self.added) > cfg.max_live_voxels:
+        self._revision += 1
+        if self.frames % self.config.window_check_every == 0 or len(self.live) + len(self.added) > self.config.max_live_voxels:
             self._update_window()
 
     def set_anchor(self, point: np.ndarray) -> None:
         """Measure the live voxels' float32 offsets from the world point ``point`` from now on."""
         self.anchor = np.array(point, dtype=np.float64)
+        self._revision += 1
         for table in self._live_tables():
             table.offsets[:] = self._offsets(table.sums, table.npts)
 
@@ -124,13 +166,11 @@ class StaticMap:
     def _tables(self) -> tuple[VoxelTable, VoxelTable, VoxelTable]:
         return self.live, self.added, self.archive
 
-    def _carve(self, live: VoxelTable, image: RangeImage, sensor_T_world: np.ndarray, hit_rows: np.ndarray) -> None:
-        """Voxels of the live table ``live`` seen through by ``image`` gain free evidence,
-        except ``hit_rows``."""
+    def _seen_through(self, live: VoxelTable, image: RangeImage, sensor_T_world: np.ndarray) -> np.ndarray:
+        """Rows of the live table ``live`` that ``image`` (taken from ``sensor_T_world``) sees
+        through, ascending."""
         if len(live) == 0:
-            return
-        tested = np.ones(len(live), dtype=bool)
-        tested[hit_rows] = False
+            return np.zeros(0, dtype=np.intp)
         cfg = self.config
         rot = sensor_T_world[:3, :3]
         rot32 = rot.astype(np.float32)
@@ -142,12 +182,10 @@ class StaticMap:
             local = rot32 @ live.offsets[rows].T  # (3, n) sensor frame, one row per axis
             local += anchor_local
             seen = image.seen_through(local, cfg.range_margin, cfg.range_margin_ratio, self._beam_radius())
-            seen &= tested[rows] & (squared_norms(local.T) < np.float32(self.max_range**2))
+            seen &= squared_norms(local.T) < np.float32(self.max_range**2)
             return np.flatnonzero(seen) + rows.start
 
-        idx = np.concatenate(map_row_chunks(seen_in, len(live), self.threads))
-        live.free[idx] += 1
-        live.free_since_hit[idx] += 1
+        return np.concatenate(map_row_chunks(seen_in, len(live), self.threads))
 
     def _insert(self, ukeys: np.ndarray, rows: list[np.ndarray], counts: np.ndarray, sums: np.ndarray) -> None:
         """Hits of this scan: ``ukeys`` sorted voxel keys, ``rows`` their rows in each live

@@ -37,7 +37,7 @@ from mapping.geometry import squared_norms
 from mapping.odometry import Odometry
 from mapping.parallel import name_os_thread
 from mapping.preprocess import deskew
-from mapping.static_map import StaticMap
+from mapping.static_map import Observation, StaticMap
 from perception.detection import DetectionOutput, detect_objects
 from perception.ground import GroundModel, fit_ground
 from perception.map_query import MapQuery
@@ -163,7 +163,9 @@ class MappingHalf:
 
     The end of each frame runs on a background thread, so the next frame's preprocessing,
     ground and clustering run meanwhile: first the static map's integration (numpy, which
-    releases the GIL for most of it), then the odometry's local-map update. The registration
+    releases the GIL for most of it), then the odometry's local-map update. The part of the
+    integration that needs no mask (the scan's range image and the voxels it sees through,
+    :meth:`StaticMap.observe`) starts at :meth:`register`, while the frame is tracked. The registration
     kernel holds the GIL, so the local-map update is only started once the next frame's map
     query is answered (or at its registration, when it asks none): it would stall the query's
     own Python work otherwise. The next frame's grouping of points into registration voxels
@@ -178,17 +180,21 @@ class MappingHalf:
         self._integrator = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2mat-integrate",
                                               initializer=name_os_thread)
         # Background work on one thread: the last frame's static-map integration, this frame's
-        # registration voxels (queued at begin) and the last frame's local-map update (queued
-        # once the map query is answered, or at registration).
+        # registration voxels (queued at begin), the last frame's local-map update (queued
+        # once the map query is answered, or at registration) and this frame's look by the
+        # static map (queued at registration).
         self._jobs: dict[str, Future] = {}
         self.waited_ms = 0.0  # time spent waiting for background work since the last begin()
         self._map_update: np.ndarray | None = None  # static mask of the local-map update not yet started
+        # The static map's look at the registered frame: (start, pose, job), used by finish.
+        self._observation: tuple[FrameStart, np.ndarray, Future] | None = None
         self.reset()
 
     def reset(self) -> None:
         cfg = self.config
         self._settle("map", "odometry")
         self._drop_scan()
+        self._drop_observation()
         self._map_update = None
         self.odometry = Odometry(cfg.odometry, max_range=cfg.sensor.max_range)
         self._map = StaticMap(cfg.mapping, max_range=cfg.sensor.max_range)
@@ -234,6 +240,7 @@ class MappingHalf:
         # Registration's voxel grouping needs no mask: it runs in the background, after the last
         # frame's integration, while the map query and detection run.
         self._drop_scan()
+        self._drop_observation()
         self._jobs["scan"] = self._integrator.submit(self.odometry.scan_voxels, raw)
         return FrameStart(timestamp=frame.timestamp, guess=guess,
                           use_map=self.config.coupling.map_to_detection and self.frames > 0, reset=reset,
@@ -254,20 +261,22 @@ class MappingHalf:
         self._start_map_update()
         voxels, _ = self._settle("scan", "odometry")
         # As measured: with constant motion the distortion is the same in every scan and cancels out.
-        return self.odometry.register(start.raw, ~believed_dynamic, None, start.timestamp, voxels=voxels)
+        pose = self.odometry.register(start.raw, ~believed_dynamic, None, start.timestamp, voxels=voxels)
+        # The static map's look at the scan needs only the pose: it runs while the frame is tracked.
+        self._drop_observation()
+        self._observation = self._queue_observe(start, pose)
+        return pose
 
     def finish(self, start: FrameStart, pose: np.ndarray, dynamic: np.ndarray) -> None:
         """Step 5: the static points grow the odometry's local map and the static map (in the
-        background).
-
-        The static map gets the scan deskewed with the *registered* motion of this frame (the
-        points detection saw were deskewed with the predicted motion, which can be off by
-        centimetres to decimetres per sweep: too much for 0.1 m voxels)."""
+        background, after the static map's look at the scan queued at :meth:`register`)."""
         self._settle("map", "odometry")
-        dt = 0.0 if self.last_time is None else start.timestamp - self.last_time
-        motion = np.linalg.inv(self.last_pose) @ pose  # previous_T_current over dt
+        observed = self._observation
+        self._observation = None
+        if observed is None or observed[0] is not start or not np.array_equal(observed[1], pose):
+            observed = self._queue_observe(start, pose)
         static = ~dynamic
-        self._jobs["map"] = self._integrator.submit(self._integrate, start, pose, static, motion, dt)
+        self._jobs["map"] = self._integrator.submit(self._integrate, observed[2], static)
         self._start_map_update()  # a registration leaves none pending; never drop one
         self._map_update = static
         self.last_pose = pose
@@ -280,13 +289,30 @@ class MappingHalf:
             self._jobs["odometry"] = self._integrator.submit(self.odometry.update_map, self._map_update)
             self._map_update = None
 
-    def _integrate(self, start: FrameStart, pose: np.ndarray, static: np.ndarray, motion: np.ndarray,
-                   dt: float) -> None:
-        """The static map's part of :meth:`finish` (in the background)."""
+    def _queue_observe(self, start: FrameStart, pose: np.ndarray) -> tuple[FrameStart, np.ndarray, Future]:
+        """Queue the static map's look at the frame's scan, deskewed with the *registered* motion
+        of this frame (the points detection saw were deskewed with the predicted motion, which
+        can be off by centimetres to decimetres per sweep: too much for 0.1 m voxels)."""
+        dt = 0.0 if self.last_time is None else start.timestamp - self.last_time
+        motion = np.linalg.inv(self.last_pose) @ pose  # previous_T_current over dt
+        return start, pose, self._integrator.submit(self._observe, start, pose, motion, dt)
+
+    def _observe(self, start: FrameStart, pose: np.ndarray, motion: np.ndarray, dt: float) -> Observation:
+        """:meth:`_queue_observe`'s job (in the background)."""
         points = start.points
         if start.times is not None and dt > 0 and np.any(start.times):
             points = deskew(start.raw, start.times, motion, dt)
-        self._map.integrate(points, pose, static)
+        return self._map.observe(points, pose)
+
+    def _integrate(self, observed: Future, static: np.ndarray) -> None:
+        """The static map's part of :meth:`finish` (in the background, after ``observed``)."""
+        self._map.commit(observed.result(), static)
+
+    def _drop_observation(self) -> None:
+        """Forget the static map's look at a frame that will not be finished."""
+        if self._observation is not None:
+            self._observation[2].cancel()
+            self._observation = None
 
 
 class PerceptionHalf:

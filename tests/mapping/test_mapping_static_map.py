@@ -209,3 +209,22 @@ def test_thread_count_does_not_change_the_map(scans):
     probe = np.concatenate([_world(s) for s in scans[::10]]) + 0.37  # voxels seen, missed and new
     for query in ("free_counts", "occupied_counts"):
         np.testing.assert_array_equal(getattr(maps[0], query)(probe), getattr(maps[1], query)(probe), err_msg=query)
+
+
+def _state(smap):
+    table = smap.table()
+    return [getattr(table, name).copy() for name in ("keys", "hits", "free", "free_since_hit", "npts", "sums")]
+
+
+def test_observing_a_scan_changes_no_voxel_and_a_stale_observation_is_refused(scans):
+    smap = StaticMap(StaticMapConfig(), max_range=80.0)
+    for scan in scans[:5]:
+        smap.integrate(scan.points, scan.pose)
+    before = _state(smap)
+    early = smap.observe(scans[5].points, scans[5].pose)
+    assert sum(len(rows) for rows in early.seen) > 100  # the scan sees through live voxels
+    for got, want in zip(_state(smap), before, strict=True):
+        np.testing.assert_array_equal(got, want)
+    smap.integrate(scans[6].points, scans[6].pose)  # the map changes after the look
+    with pytest.raises(ValueError, match="earlier state"):
+        smap.commit(early, scans[5].labels != 2)
