@@ -142,6 +142,23 @@ def test_live_window_is_bounded_and_archive_is_exported(scans):
     assert len(smap.points()) > len(smap.live)
 
 
+def test_voxel_budget_keeps_the_nearest_voxels_of_both_live_tables(scans):
+    # Over the budget every frame checks the window: the live voxels and the scan's new ones
+    # (the added table) are ranked together by distance to the sensor.
+    smap = StaticMap(StaticMapConfig(max_live_voxels=1000), max_range=80.0)
+    for i, scan in enumerate(scans[:6]):
+        known = smap.archive.keys.copy()
+        smap.integrate(scan.points, scan.pose)
+        assert len(smap.live) == 1000 and len(smap.added) == 0
+        assert np.all(np.diff(smap.live.keys) > 0) and np.all(np.diff(smap.archive.keys) > 0)
+        if i == 0:
+            continue
+        here = scan.pose[:3, 3]
+        moved = smap.archive.take(np.isin(smap.archive.keys, known, invert=True))
+        kept = np.linalg.norm(smap.live.centroids() - here, axis=1)
+        assert len(moved) > 0 and kept.max() <= np.linalg.norm(moved.centroids() - here, axis=1).min()
+
+
 def test_kept_since_gives_what_the_map_gained(scans):
     smap = StaticMap(StaticMapConfig(live_radius=15.0, window_check_every=1), max_range=80.0)
     for scan in scans[:5]:
