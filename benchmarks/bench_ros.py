@@ -263,6 +263,7 @@ def main() -> None:
     print(f"published clouds            {len(sent)}")
     print(f"received by the mapping     {stats['received']} (lost in DDS: {lost})")
     print(f"skipped for lack of time    {stats['skipped']} (replaced in the mapping node's queue)")
+    print(f"begun early                 {stats.get('overlapped', 0)} (a queued cloud begun while the last frame was tracked)")
     print(f"lost in lockstep            {stats['aborted']} (perception missing the frame's points: {missing})")
     print(f"processed                   {stats['processed']}; input frames not processed: "
           f"{len(sent) - stats['processed']} of {len(sent)}")

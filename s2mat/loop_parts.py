@@ -17,16 +17,17 @@ One frame, in lockstep (the mapping half leads):
    :class:`Tracked`;
 5. ``MappingHalf.finish(start, pose, dynamic)``: grow the odometry map and the static map.
 
-:class:`s2mat.pipeline.S2MAT` runs the five calls on shared objects; :func:`step_split` runs
-them the way the nodes do (state rebuilt on each side, evidence through a query object), and
-the tests compare the two.
+:class:`s2mat.pipeline.S2MAT` runs the five calls on shared objects; :func:`run_split` runs
+them the way the nodes do (state rebuilt on each side, evidence through a query object, and
+optionally the next frame's step 1 between steps 3 and 5 of the last, as the mapping node
+starts a queued cloud), and the tests compare the two.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -184,10 +185,12 @@ class MappingHalf:
         # once the map query is answered, or at registration) and this frame's look by the
         # static map (queued at registration).
         self._jobs: dict[str, Future] = {}
-        self.waited_ms = 0.0  # time spent waiting for background work since the last begin()
+        self.waited_ms = 0.0  # time spent waiting for background work, in all
         self._map_update: np.ndarray | None = None  # static mask of the local-map update not yet started
         # The static map's look at the registered frame: (start, pose, job), used by finish.
         self._observation: tuple[FrameStart, np.ndarray, Future] | None = None
+        # Points of a frame begun before the registered one was finished, to group for registration.
+        self._scan_raw: np.ndarray | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -196,17 +199,24 @@ class MappingHalf:
         self._drop_scan()
         self._drop_observation()
         self._map_update = None
+        self._scan_raw = None
         self.odometry = Odometry(cfg.odometry, max_range=cfg.sensor.max_range)
         self._map = StaticMap(cfg.mapping, max_range=cfg.sensor.max_range)
-        self.last_pose = np.eye(4)  # registered world_T_sensor of the last frame
-        self.last_time: float | None = None
-        self.frames = 0
+        self.last_pose = np.eye(4)  # world_T_sensor of the last registered frame
+        self.last_time: float | None = None  # its time
+        self.frames = 0  # frames registered in this world frame
 
     @property
     def map(self) -> StaticMap:
         """The static map, with every finished frame integrated."""
         self._settle("map")
         return self._map
+
+    @property
+    def unfinished(self) -> bool:
+        """A frame is registered but not finished: the next frame may begin, but its map check
+        must wait for that frame's :meth:`finish`."""
+        return self._observation is not None
 
     def _settle(self, *parts: str) -> list[Any]:
         """Wait for the background ``parts`` ("map", "odometry": the last frame's; "scan": this
@@ -226,11 +236,20 @@ class MappingHalf:
         job = self._jobs.pop("scan", None)
         if job is not None:
             job.cancel()
+        self._scan_raw = None
 
-    def begin(self, frame: Frame) -> FrameStart:
-        """Step 1: a frame back in time (or at the same time) resets everything first."""
-        self.waited_ms = 0.0
+    def begin(self, frame: Frame, overlap: bool = False) -> FrameStart:
+        """Step 1: a frame back in time (or at the same time) resets everything first.
+
+        With ``overlap`` the frame may begin before the last frame's :meth:`finish`, once that
+        frame is registered (a node starts a queued frame while the last one is tracked); the
+        results are the same, and the map check waits for that finish. A frame that resets
+        cannot overlap. Without it, a registered frame that was never finished is dropped."""
         reset = self.last_time is not None and frame.timestamp <= self.last_time
+        if not overlap:
+            self._drop_observation()
+        elif reset and self.unfinished:
+            raise RuntimeError("a frame that resets the map can only begin once the registered frame is finished")
         if reset:
             log.warning("frame at %.3f s is back in time (last %.3f s): resetting, a new map starts",
                         frame.timestamp, self.last_time)
@@ -238,16 +257,21 @@ class MappingHalf:
         guess = self.odometry.predict(frame.timestamp)
         valid, raw, points, times = preprocess(frame, self.config, self.odometry.pose, guess, self.last_time)
         # Registration's voxel grouping needs no mask: it runs in the background, after the last
-        # frame's integration, while the map query and detection run.
+        # frame's integration (queued by finish when the last frame is not finished yet), while
+        # the map query and detection run.
         self._drop_scan()
-        self._drop_observation()
-        self._jobs["scan"] = self._integrator.submit(self.odometry.scan_voxels, raw)
+        if self.unfinished:
+            self._scan_raw = raw
+        else:
+            self._jobs["scan"] = self._integrator.submit(self.odometry.scan_voxels, raw)
         return FrameStart(timestamp=frame.timestamp, guess=guess,
                           use_map=self.config.coupling.map_to_detection and self.frames > 0, reset=reset,
                           valid=valid, raw=raw, points=points, times=times)
 
     def evidence(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Free and occupied counts of the static map at (K, 3) world points (the map check)."""
+        if self.unfinished:
+            raise RuntimeError("the map check of a frame must wait for the last frame's finish()")
         answer = self.map.evidence(points_world)
         self._start_map_update()
         return answer
@@ -265,23 +289,26 @@ class MappingHalf:
         # The static map's look at the scan needs only the pose: it runs while the frame is tracked.
         self._drop_observation()
         self._observation = self._queue_observe(start, pose)
+        self.last_pose = pose
+        self.last_time = start.timestamp
+        self.frames += 1
         return pose
 
     def finish(self, start: FrameStart, pose: np.ndarray, dynamic: np.ndarray) -> None:
         """Step 5: the static points grow the odometry's local map and the static map (in the
         background, after the static map's look at the scan queued at :meth:`register`)."""
-        self._settle("map", "odometry")
         observed = self._observation
-        self._observation = None
         if observed is None or observed[0] is not start or not np.array_equal(observed[1], pose):
-            observed = self._queue_observe(start, pose)
+            raise RuntimeError("finish() takes the frame and pose of the last register()")
+        self._observation = None
+        self._settle("map", "odometry")
         static = ~dynamic
         self._jobs["map"] = self._integrator.submit(self._integrate, observed[2], static)
+        if self._scan_raw is not None:  # the next frame began early: its grouping comes next
+            self._jobs["scan"] = self._integrator.submit(self.odometry.scan_voxels, self._scan_raw)
+            self._scan_raw = None
         self._start_map_update()  # a registration leaves none pending; never drop one
         self._map_update = static
-        self.last_pose = pose
-        self.last_time = start.timestamp
-        self.frames += 1
 
     def _start_map_update(self) -> None:
         """Queue the last frame's local-map update (behind the map's integration), once."""
@@ -441,18 +468,29 @@ class EvidenceQuery:
         return self._answer(points_world)[1]
 
 
-def step_split(mapping: MappingHalf, perception: PerceptionHalf, frame: Frame) -> StepResult:
-    """One frame through both halves as the two ROS 2 nodes run it: the perception half
+def run_split(mapping: MappingHalf, perception: PerceptionHalf, frames: Iterable[Frame],
+              overlap: bool = False) -> Iterator[StepResult]:
+    """Frames through both halves as the two ROS 2 nodes run them: the perception half
     rebuilds the frame start from the cloud and the few values the mapping half sends, and
-    asks for map evidence through an :class:`EvidenceQuery`. Equals ``S2MAT.step``."""
-    clock = time.perf_counter()
-    start = mapping.begin(frame)
-    mine = perception.prepare(frame, start.guess, start.use_map, start.reset)
-    query = mapping.query()
-    detected = perception.detect(frame, mine, query)
-    pose = mapping.register(start, detected.believed_dynamic)
-    tracked = perception.track(detected, pose)
-    mapping.finish(start, pose, tracked.dynamic)
-    timing = {**detected.timing, **tracked.timing, "total": (time.perf_counter() - clock) * 1e3}
-    return StepResult(index=frame.index, timestamp=frame.timestamp, pose=pose, labels=tracked.labels,
-                      tracks=tracked.tracks, detections=tracked.detections, timing=timing)
+    asks for map evidence through an :class:`EvidenceQuery`. With ``overlap`` each next frame
+    begins as soon as the last one is registered, as the mapping node starts a queued cloud.
+    Equals ``S2MAT.step`` frame by frame."""
+    frames = iter(frames)
+    frame = next(frames, None)
+    start = None
+    while frame is not None:
+        clock = time.perf_counter()
+        start = start or mapping.begin(frame)
+        mine = perception.prepare(frame, start.guess, start.use_map, start.reset)
+        detected = perception.detect(frame, mine, mapping.query())
+        pose = mapping.register(start, detected.believed_dynamic)
+        after = next(frames, None)
+        early = None
+        if overlap and after is not None and after.timestamp > frame.timestamp:
+            early = mapping.begin(after, overlap=True)
+        tracked = perception.track(detected, pose)
+        mapping.finish(start, pose, tracked.dynamic)
+        timing = {**detected.timing, **tracked.timing, "total": (time.perf_counter() - clock) * 1e3}
+        yield StepResult(index=frame.index, timestamp=frame.timestamp, pose=pose, labels=tracked.labels,
+                         tracks=tracked.tracks, detections=tracked.detections, timing=timing)
+        frame, start = after, early

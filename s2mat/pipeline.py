@@ -72,7 +72,7 @@ class S2MAT:
         """Process one frame; see the module docstring for the steps."""
         timing: dict[str, float] = {"map_wait": 0.0}
         clock = time.perf_counter()
-        waited = 0.0
+        waited = self.mapping.waited_ms
 
         def lap(name: str) -> None:
             # Time spent waiting for the last frame's background map work is reported apart.

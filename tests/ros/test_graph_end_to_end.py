@@ -3,6 +3,9 @@ gives the same poses and moving tracks as the offline ``s2mat map`` on the same 
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 
@@ -55,7 +58,8 @@ def test_replayed_bag_through_separate_node_processes_equals_offline_map(street_
     graph = start_graph(params, domain, tmp_path / "graph.log", processes=True)
     try:
         assert listener.wait_for_graph(60), "the node processes did not come up: " + (tmp_path / "graph.log").read_text()
-        replay = start_replay(street_bag, domain, "--rate", "0.25", "--delay", "1", "--wait-for", "/points")
+        # Four times real time: clouds queue up, so frames begin while the last one is tracked.
+        replay = start_replay(street_bag, domain, "--rate", "4", "--delay", "1", "--wait-for", "/points")
         done = listener.spin_until(lambda: len(listener.odometry) >= FRAMES and len(listener.tracks) >= FRAMES, 90)
         listener.spin_until(lambda: False, 1.0)  # the last map update
         out, _ = replay.communicate(timeout=30)
@@ -64,7 +68,11 @@ def test_replayed_bag_through_separate_node_processes_equals_offline_map(street_
     finally:
         rc = stop(graph)
         listener.close()
-    assert rc == 0, (tmp_path / "graph.log").read_text()[-3000:]
+    log = (tmp_path / "graph.log").read_text()
+    assert rc == 0, log[-3000:]
+    stats = json.loads(re.findall(r"\[mapping\]: stats: (\{[^{}]*\})", log)[-1])
+    assert stats["processed"] == FRAMES and stats["skipped"] == 0
+    assert stats["overlapped"] > 0, "no frame began while the last one was tracked: the overlap went untested"
 
     poses, offline_tracks = _offline(street_bag, tmp_path / "offline")
     assert len(poses) == FRAMES

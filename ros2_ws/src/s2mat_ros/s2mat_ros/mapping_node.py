@@ -54,9 +54,9 @@ class _InFlight:
     frame_id: str
     start: FrameStart
     deadline: float
-    waiting: str  # "believed_dynamic" or "dynamic"
     pose: np.ndarray | None = None
     clock: FrameClock | None = None  # the frame's time budget (setting timing_log)
+    waited: float = 0.0  # the mapping half's waited_ms when the frame began
 
 
 def share_cores(config: S2MATConfig, cores: int | None = None) -> None:
@@ -80,10 +80,15 @@ class MappingNode(Node):
         self.world_frame = str(self.settings["world_frame"])
         # (frame, cloud header, monotonic time received, decode ms)
         self.pending: deque[tuple[Frame, Header, float, float]] = deque()
-        self.current: _InFlight | None = None
+        self.current: _InFlight | None = None  # begun, waiting for perception's believed_dynamic mask
+        self.registered: _InFlight | None = None  # registered, waiting for perception's dynamic mask
+        # Messages about ``current`` that came before ``registered`` was finished: (handler, message).
+        self._held: list[tuple[Any, PointCloud2]] = []
         self.seq = 0
         self.index = 0
-        self.stats = {"received": 0, "malformed": 0, "skipped": 0, "processed": 0, "aborted": 0, "resets": 0}
+        # overlapped: frames begun while the last one was being tracked
+        self.stats = {"received": 0, "malformed": 0, "skipped": 0, "processed": 0, "aborted": 0, "resets": 0,
+                      "overlapped": 0}
         self.path = Path()
         self._published_keys = np.zeros(0, dtype=np.int64)
         self._last_update: float | None = None
@@ -133,15 +138,22 @@ class MappingNode(Node):
         self._start_next()
 
     def _start_next(self) -> None:
+        """Begin the next queued cloud, also while the last frame is tracked (once registered):
+        its preprocessing and points then go out while perception tracks, and the map check
+        waits for the last frame's finish. A cloud back in time waits for that finish."""
         while self.current is None and self.pending:
+            overlap = self.registered is not None
+            if overlap and self.pending[0][0].timestamp <= self.registered.start.timestamp:
+                return  # it resets the map: once the registered frame is finished
             frame, cloud_header, received, decode_ms = self.pending.popleft()
             clock = FrameClock("mapping", self.seq + 1) if self._timing else None
             if clock is not None:  # both before the frame started (not part of its total)
                 clock.add("queued", (time.monotonic() - received) * 1e3)
                 clock.add("decode", decode_ms)
             t1 = time.perf_counter()
+            waited = self.half.waited_ms
             try:
-                start = self.half.begin(frame)
+                start = self.half.begin(frame, overlap=overlap)
             except Exception as exc:  # noqa: BLE001 - a node never dies on input
                 self.get_logger().error(f"frame at {frame.timestamp:.3f} s failed to start: {exc}")
                 continue
@@ -149,10 +161,11 @@ class MappingNode(Node):
             stamp = cloud_header.stamp
             if start.reset:
                 self._on_reset(stamp)
+            self.stats["overlapped"] += overlap
             self.seq += 1
             self.current = _InFlight(self.seq, stamp, cloud_header.frame_id, start,
-                                     time.monotonic() + float(self.settings["lockstep_timeout"]), "believed_dynamic",
-                                     clock=clock)
+                                     time.monotonic() + float(self.settings["lockstep_timeout"]), clock=clock,
+                                     waited=waited)
             self.pub_points.publish(wire.frame_points(stamp, self.seq, start.points, start.times))
             t3 = time.perf_counter()
             self.pub_start.publish(wire.frame_start(stamp, self.seq, start.guess, start.use_map, start.reset))
@@ -171,15 +184,22 @@ class MappingNode(Node):
         self.pub_map.publish(outputs.cloud(header, np.zeros((0, 3))))
 
     # ------------------------------------------------------------------ lockstep
-    def _current(self, msg: Any, waiting: str | None = None) -> _InFlight | None:
+    def _current(self, msg: Any) -> _InFlight | None:
+        """The current frame, if ``msg`` is about it."""
         cur = self.current
-        if cur is None or wire.seq_of(msg) != cur.seq or (waiting is not None and cur.waiting != waiting):
-            return None
-        return cur
+        return cur if cur is not None and wire.seq_of(msg) == cur.seq else None
+
+    def _held_back(self, handler: Any, msg: PointCloud2) -> bool:
+        """Hold a message about the current frame while the last frame is not finished (its
+        map check and registration come after that finish); True when held."""
+        if self.registered is None:
+            return False
+        self._held.append((handler, msg))
+        return True
 
     def _on_query(self, msg: PointCloud2) -> None:
-        cur = self._current(msg, "believed_dynamic")
-        if cur is None:
+        cur = self._current(msg)
+        if cur is None or self._held_back(self._on_query, msg):
             return
         t0 = time.perf_counter()
         free, occupied = self.half.evidence(wire.read_points(msg))
@@ -189,8 +209,8 @@ class MappingNode(Node):
         self._publish_due()  # the map is settled now; the perception node is still detecting
 
     def _on_believed_dynamic(self, msg: PointCloud2) -> None:
-        cur = self._current(msg, "believed_dynamic")
-        if cur is None:
+        cur = self._current(msg)
+        if cur is None or self._held_back(self._on_believed_dynamic, msg):
             return
         t0 = time.perf_counter()
         mask = wire.read_mask(msg, len(cur.start.points))
@@ -205,8 +225,8 @@ class MappingNode(Node):
             self._abort(f"registration failed at {cur.start.timestamp:.3f} s: {exc}")
             return
         t2 = time.perf_counter()
-        cur.waiting = "dynamic"
         cur.deadline = time.monotonic() + float(self.settings["lockstep_timeout"])
+        self.registered, self.current = cur, None
         self.pub_pose.publish(wire.pose(cur.msg_stamp, cur.seq, cur.pose))
         t3 = time.perf_counter()
         header = Header(stamp=cur.msg_stamp, frame_id=self.world_frame)
@@ -218,11 +238,12 @@ class MappingNode(Node):
             cur.clock.add("wire", (t1 - t0 + t3 - t2) * 1e3)
             cur.clock.add("register", (t2 - t1) * 1e3)
             cur.clock.add("outputs", (time.perf_counter() - t3) * 1e3)
+        self._start_next()  # a queued cloud begins while perception tracks
         self._publish_due()  # when no map query came in this frame
 
     def _on_dynamic(self, msg: PointCloud2) -> None:
-        cur = self._current(msg, "dynamic")
-        if cur is None:
+        cur = self.registered
+        if cur is None or wire.seq_of(msg) != cur.seq:
             return
         t0 = time.perf_counter()
         mask = wire.read_mask(msg, len(cur.start.points))
@@ -242,37 +263,41 @@ class MappingNode(Node):
         except Exception as exc:  # noqa: BLE001
             self.get_logger().error(f"mapping the frame at {cur.start.timestamp:.3f} s failed: {exc}")
         self.stats["processed"] += 1
-        self.current = None
+        self.registered = None
         if cur.clock is not None:
             cur.clock.add("finish", (time.perf_counter() - t0) * 1e3)
             before = cur.clock.ms.get("queued", 0.0) + cur.clock.ms.get("decode", 0.0)
             cur.clock.add("idle", cur.clock.total() - sum(cur.clock.ms.values()) + before)
             # Of the phases above, the time spent waiting for the map's background work (a part of the
             # step, not of the node).
-            cur.clock.add("map_wait", self.half.waited_ms)
+            cur.clock.add("map_wait", self.half.waited_ms - cur.waited)
             self.get_logger().info(cur.clock.line())
+        held, self._held = self._held, []
+        for handler, msg in held:  # the current frame's messages that waited for this finish
+            handler(msg)
         self._start_next()
 
     def _abort(self, why: str) -> None:
+        """Drop the current frame (not registered)."""
         self.get_logger().warning(f"{why}; frame dropped")
         self.stats["aborted"] += 1
         self.current = None
+        self._held.clear()
         self._start_next()
 
     def _check_timeout(self) -> None:
-        cur = self.current
-        if cur is None:
+        if self.current is None and self.registered is None:
             self._publish_due()  # no next frame came: the last frame's path and map go out now
             return
-        if time.monotonic() < cur.deadline:
-            return
-        if cur.waiting == "believed_dynamic":
+        reg = self.registered
+        if reg is not None and time.monotonic() >= reg.deadline:
+            self.get_logger().error(f"no dynamic mask within {self.settings['lockstep_timeout']} s for the frame "
+                                    f"at {reg.start.timestamp:.3f} s; mapping it as all static")
+            self._finish(reg, np.zeros(len(reg.start.points), dtype=bool))
+        cur = self.current
+        if cur is not None and self.registered is None and time.monotonic() >= cur.deadline:
             self._abort(f"no answer from perception within {self.settings['lockstep_timeout']} s "
                         f"for the frame at {cur.start.timestamp:.3f} s")
-        else:
-            self.get_logger().error(f"no dynamic mask within {self.settings['lockstep_timeout']} s for the frame "
-                                    f"at {cur.start.timestamp:.3f} s; mapping it as all static")
-            self._finish(cur, np.zeros(len(cur.start.points), dtype=bool))
 
     # ------------------------------------------------------------------ map and path
     def _publish_due(self) -> None:
