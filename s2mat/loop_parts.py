@@ -166,8 +166,9 @@ class MappingHalf:
     ground and clustering run meanwhile: first the static map's integration (numpy, which
     releases the GIL for most of it), then the odometry's local-map update. The part of the
     integration that needs no mask (the scan's range image and the voxels it sees through,
-    :meth:`StaticMap.observe`) starts at :meth:`register`, while the frame is tracked. The registration
-    kernel holds the GIL, so the local-map update is only started once the next frame's map
+    :meth:`StaticMap.observe`) starts at :meth:`register`, while the frame is tracked, and the
+    next frame may begin then too (``begin(frame, overlap=True)``). The registration kernel
+    holds the GIL, so the local-map update is only started once the next frame's map
     query is answered (or at its registration, when it asks none): it would stall the query's
     own Python work otherwise. The next frame's grouping of points into registration voxels
     (which needs no mask) is queued at :meth:`begin`, behind the integration, so
@@ -199,7 +200,6 @@ class MappingHalf:
         self._drop_scan()
         self._drop_observation()
         self._map_update = None
-        self._scan_raw = None
         self.odometry = Odometry(cfg.odometry, max_range=cfg.sensor.max_range)
         self._map = StaticMap(cfg.mapping, max_range=cfg.sensor.max_range)
         self.last_pose = np.eye(4)  # world_T_sensor of the last registered frame
@@ -336,8 +336,10 @@ class MappingHalf:
         self._map.commit(observed.result(), static)
 
     def _drop_observation(self) -> None:
-        """Forget the static map's look at a frame that will not be finished."""
+        """Forget the static map's look at a registered frame that was never finished."""
         if self._observation is not None:
+            log.warning("the frame at %.3f s was registered but never finished: its scan is not mapped",
+                        self._observation[0].timestamp)
             self._observation[2].cancel()
             self._observation = None
 
