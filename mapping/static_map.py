@@ -260,9 +260,8 @@ class StaticMap:
             cut = len(self.live)
             far[0][order[order < cut]] = True
             far[1][order[order >= cut] - cut] = True
-        for table, out in zip(tables, far, strict=True):
-            if out.any():
-                self.archive = self.archive.merged(table.take(out))  # sorted runs, disjoint keys: no re-sort
+        leaving = self.live.take(far[0]).merged(self.added.take(far[1]))
+        self.archive = self.archive.merged(leaving)  # sorted runs, disjoint keys: no re-sort
         self.live = self.live.merged(self.added.take(~far[1]), keep=~far[0])
         self.added = VoxelTable.empty()
 
