@@ -24,7 +24,6 @@ same scans, with the ratio of the median latency to it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -47,7 +46,7 @@ from s2mat.sim import simulate  # noqa: E402
 from s2mat_ros.graph import ANNOTATOR_MODULE  # noqa: E402
 from s2mat_ros.graph import NODE_MODULES as GRAPH_MODULES  # noqa: E402
 from s2mat_ros.timing import parse_line  # noqa: E402
-from tests.ros.harness import Listener, domain_id, start_graph, stop, write_params  # noqa: E402
+from tests.ros.harness import Listener, domain_id, node_stats, start_graph, stop, write_params  # noqa: E402
 
 NODE_MODULES = {**GRAPH_MODULES, "annotator": ANNOTATOR_MODULE}
 
@@ -176,13 +175,6 @@ def _parameter(text: str) -> object:
         except ValueError:
             pass
     return yaml.safe_load(text)
-
-
-def node_stats(text: str, node: str) -> dict[str, int]:
-    """The counts a node logs when it shuts down (``stats: {...}``)."""
-    # The stats are one flat JSON object; two processes' lines may run together in the log.
-    found = re.findall(rf"\[{node}\]: stats: (\{{[^{{}}]*\}})", text)
-    return json.loads(found[-1]) if found else {}
 
 
 def main() -> None:

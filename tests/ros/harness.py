@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -64,6 +65,13 @@ def start_graph(params: Path, domain: int, log: Path, *, processes: bool = True,
 def start_replay(bag: Path, domain: int, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "s2mat", "replay", str(bag), *args], env=ros_env(domain),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def node_stats(text: str, node: str) -> dict[str, int]:
+    """The counts a node logs when it shuts down (``stats: {...}``)."""
+    # The stats are one flat JSON object; two processes' lines may run together in the log.
+    found = re.findall(rf"\[{node}\]: stats: (\{{[^{{}}]*\}})", text)
+    return json.loads(found[-1]) if found else {}
 
 
 def stop(proc: subprocess.Popen, timeout: float = 15.0) -> int:

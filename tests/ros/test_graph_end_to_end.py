@@ -3,9 +3,6 @@ gives the same poses and moving tracks as the offline ``s2mat map`` on the same 
 
 from __future__ import annotations
 
-import json
-import re
-
 import numpy as np
 import pytest
 
@@ -20,6 +17,7 @@ from tests.ros.harness import (  # noqa: E402
     Listener,
     domain_id,
     map_points,
+    node_stats,
     start_graph,
     start_replay,
     stop,
@@ -70,7 +68,7 @@ def test_replayed_bag_through_separate_node_processes_equals_offline_map(street_
         listener.close()
     log = (tmp_path / "graph.log").read_text()
     assert rc == 0, log[-3000:]
-    stats = json.loads(re.findall(r"\[mapping\]: stats: (\{[^{}]*\})", log)[-1])
+    stats = node_stats(log, "mapping")
     assert stats["processed"] == FRAMES and stats["skipped"] == 0
     assert stats["overlapped"] > 0, "no frame began while the last one was tracked: the overlap went untested"
 
