@@ -62,7 +62,7 @@ def _atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 def save_map(static_map: StaticMap, path: str | os.PathLike[str]) -> Path:
     """Write ``static_map`` to ``path`` (PLY) with its sidecar; returns the PLY path."""
     ply, sidecar, hist = map_paths(path)
-    tables = [(static_map.live, 1), (static_map.added, 1), (static_map.archive, 0)]
+    tables = [(static_map.live_table(), 1), (static_map.archive_table(), 0)]
     rows = np.zeros(len(static_map), dtype=_DTYPE)
     start = 0
     for table, live in tables:
@@ -101,7 +101,7 @@ def save_map(static_map: StaticMap, path: str | os.PathLike[str]) -> Path:
         "resolution": static_map.voxel_size, "max_range": static_map.max_range,
         "frames": static_map.frames, "sensor_position": static_map.sensor_position.tolist(),
         "anchor": None if static_map.anchor is None else static_map.anchor.tolist(),
-        "voxels": {"live": len(static_map.live) + len(static_map.added), "archive": len(static_map.archive)},
+        "voxels": {"live": len(tables[0][0]), "archive": len(tables[1][0])},
         "history_scans": len(static_map.history),
         "files": {"voxels": ply.name, "history": hist.name},
         "config": static_map.config.model_dump(),
@@ -157,16 +157,17 @@ def load_map(path: str | os.PathLike[str]) -> StaticMap:
     except (KeyError, TypeError, ValueError) as exc:
         raise MapFileError(f"{sidecar}: missing or invalid field ({exc})") from None
     rows = _read_ply(ply)
-    for live_flag, attr in ((1, "live"), (0, "archive")):
+    tables = []
+    for live_flag in (1, 0):
         sel = rows[rows["live"] == live_flag]
         table = VoxelTable.allocate(len(sel))
         table.keys[:] = pack(np.stack([sel["ix"], sel["iy"], sel["iz"]], axis=1))
         for name in ("hits", "free", "free_since_hit", "npts"):
             getattr(table, name)[:] = sel[name]
         table.sums[:] = np.stack([sel["sx"], sel["sy"], sel["sz"]], axis=1)
-        setattr(static_map, attr, table.take(np.argsort(table.keys, kind="stable")))
-    if anchor is not None:  # the live voxels' float32 offsets, as the saved map had them
-        static_map.set_anchor(anchor)
+        tables.append(table)
+    static_map.anchor = anchor  # the live voxels' float32 offsets, as the saved map had them
+    static_map.restore(*tables)
     try:
         with np.load(hist, allow_pickle=False) as npz:
             for i in range(int(meta["history_scans"])):

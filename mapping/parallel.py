@@ -49,13 +49,21 @@ def _parts(count: int, workers: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def map_row_chunks(fn: Callable[[slice], T], rows: int, threads: int) -> list[T]:
-    """``fn`` applied to consecutive slices covering ``range(rows)``, one per thread (a single
-    slice when ``rows`` is small or ``threads`` is 1), results in slice order."""
-    workers = max(1, min(threads, rows // MIN_ROWS_PER_THREAD))
-    if workers == 1:
-        return [fn(slice(0, rows))]
-    return list(_pool(workers).map(fn, _parts(rows, workers)))
+def map_table_rows(fn: Callable[[int, slice], T], lengths: list[int], threads: int) -> list[list[T]]:
+    """``fn(i, rows)`` over consecutive slices ``rows`` covering ``range(lengths[i])`` for every
+    table ``i``, spread over up to ``threads`` threads (one thread when the rows are few); per
+    table, its results in slice order."""
+    total = sum(lengths)
+    workers = max(1, min(threads, total // MIN_ROWS_PER_THREAD))
+    piece = max(1, -(-total // (4 * workers)) if workers > 1 else total)  # a few pieces per thread
+    items = [(i, slice(start, min(start + piece, n))) for i, n in enumerate(lengths) for start in range(0, n, piece)]
+    out: list[list[T]] = [[] for _ in lengths]
+    if not items:
+        return out
+    for group in map_items(lambda part: [(i, fn(i, rows)) for i, rows in part], items, workers):
+        for i, result in group:
+            out[i].append(result)
+    return out
 
 
 def map_items(fn: Callable[[list], T], items: list, threads: int) -> list[T]:

@@ -8,16 +8,20 @@ short history of recent scans, so a car that arrives where the road was seen emp
 at once. Memory is bounded: voxels farther than ``live_radius`` from the sensor leave the
 live table for a frozen archive, which the exported map still contains.
 
-Per-frame cost: the live voxels sit in two sorted tables, ``live`` and ``added`` (the voxels
-first hit since the last window check). New voxels go into the small ``added`` table, which
-joins ``live`` at the next window check, so the large table is rewritten once every
-``window_check_every`` frames rather than in every frame. The free-space test of every live
-voxel reads its centroid as float32 offsets from an anchor near the sensor (moved once the
-sensor is ``ANCHOR_RADIUS`` away): no float64 work per voxel, and however large the world
-coordinates, the offsets stay within a few hundred metres (float32 steps of 0.03 mm at most).
-A scan's range image and the live voxels it sees through need no static mask:
-:meth:`StaticMap.observe` finds them as soon as the pose is known, and :meth:`StaticMap.commit`
-adds the scan once the mask is (:meth:`StaticMap.integrate` does both).
+Per-frame cost: the voxels are split by a hash of their key into a few ``shards`` (MAX_SHARDS,
+fewer when ``window_check_every`` is smaller), and each shard keeps its live voxels in two sorted
+tables, ``live`` and ``added`` (the voxels first hit since the shard's last window check), and
+its archive. New voxels go into the small ``added`` tables; a window check joins a shard's
+``added`` table to its ``live`` one and moves its far voxels to its archive. The shards take
+their window checks at evenly spaced frames, so every voxel is still checked every
+``window_check_every`` frames, but a check rewrites a share of the live map, not all of it (no
+frame pays for the whole map at once). The free-space test of every live voxel reads its
+centroid as float32 offsets from an anchor near the sensor (moved once the sensor is
+``ANCHOR_RADIUS`` away): no float64 work per voxel, and however large the world coordinates,
+the offsets stay within a few hundred metres (float32 steps of 0.03 mm at most). A scan's range
+image and the live voxels it sees through need no static mask: :meth:`StaticMap.observe` finds
+them as soon as the pose is known, and :meth:`StaticMap.commit` adds the scan once the mask is
+(:meth:`StaticMap.integrate` does both).
 
 Frames: points passed in are sensor frame; poses are 4x4 world_T_sensor; queries are world
 frame. Units are metres.
@@ -28,6 +32,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,10 +41,10 @@ import numpy as np
 from mapping.config import StaticMapConfig
 from mapping.errors import ScanError
 from mapping.geometry import squared_norms, transform, transform32_columns
-from mapping.parallel import MIN_ROWS_PER_THREAD, map_items, map_row_chunks, resolve_threads
+from mapping.parallel import MIN_ROWS_PER_THREAD, map_items, map_table_rows, resolve_threads
 from mapping.range_image import RangeImage
 from mapping.scan_voxels import ScanVoxels
-from mapping.voxel_keys import lookup, point_keys, voxel_centers
+from mapping.voxel_keys import lookup, point_keys, split_by_shard, voxel_centers
 from mapping.voxel_table import VoxelTable
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,32 @@ ANCHOR_RADIUS = 200.0  # metres the sensor moves before the float32 offsets get 
 BOUNDARY_BAND = 0.01  # metres
 
 
+# Shards of the voxel tables, at most. More shards make each window check smaller, but each
+# costs numpy calls per frame that contend for the GIL with the pipeline's main thread: over
+# 100 simulated street frames, 10 shards slowed the offline loop by 10 ms per frame, 4 by 3 ms
+# (while its slowest frame fell by 30 ms).
+MAX_SHARDS = 4
+
+
+@dataclass
+class Shard:
+    """The voxels whose key hashes to one shard: live (two sorted tables) and archived."""
+
+    live: VoxelTable
+    added: VoxelTable  # live voxels first hit since this shard's last window check
+    archive: VoxelTable
+
+    @classmethod
+    def empty(cls) -> Shard:
+        return cls(VoxelTable.empty(), VoxelTable.empty(), VoxelTable.empty())
+
+    def live_tables(self) -> tuple[VoxelTable, VoxelTable]:
+        return self.live, self.added
+
+    def tables(self) -> tuple[VoxelTable, VoxelTable, VoxelTable]:
+        return self.live, self.added, self.archive
+
+
 @dataclass
 class Observation:
     """One scan as :meth:`StaticMap.observe` saw it, for :meth:`StaticMap.commit`."""
@@ -58,7 +89,7 @@ class Observation:
     pose: np.ndarray  # 4x4 world_T_sensor
     valid: np.ndarray  # (N,) bool: finite, within range
     image: RangeImage | None  # None: no valid point
-    seen: list[np.ndarray]  # per live table: the rows the scan sees through, hit or not
+    seen: list[np.ndarray]  # per live table (:meth:`StaticMap._live_tables`): the rows the scan sees through, hit or not
     revision: int  # the map's revision it was made on
 
 
@@ -73,9 +104,7 @@ class StaticMap:
         self.config = config or StaticMapConfig()
         self.max_range = float(self.config.max_range or max_range)
         self.voxel_size = float(self.config.voxel_size)
-        self.live = VoxelTable.empty()
-        self.added = VoxelTable.empty()  # live voxels first hit since the last window check
-        self.archive = VoxelTable.empty()
+        self.shards = [Shard.empty() for _ in range(min(self.config.window_check_every, MAX_SHARDS))]
         self.history: deque[tuple[np.ndarray, RangeImage]] = deque(maxlen=self.config.history_scans)
         self.frames = 0
         self.sensor_position = np.zeros(3)
@@ -111,8 +140,7 @@ class StaticMap:
                            beams=cfg.beam_radius is not None)
         if self.anchor is None or np.linalg.norm(pose[:3, 3] - self.anchor) > ANCHOR_RADIUS:
             self.set_anchor(pose[:3, 3])
-        sensor_T_world = np.linalg.inv(pose)
-        seen = [self._seen_through(table, image, sensor_T_world) for table in self._live_tables()]
+        seen = self._seen_through(image, np.linalg.inv(pose))
         return Observation(pts, pose, valid, image, seen, self._revision)
 
     def commit(self, observation: Observation, static_mask: np.ndarray | None = None) -> None:
@@ -132,22 +160,19 @@ class StaticMap:
 
         # Hits of this scan: static points, grouped per voxel.
         hits = ScanVoxels(transform(pts.compress(valid & static, axis=0), pose), None, self.voxel_size)
-
-        # Free space: live voxels this scan saw through (except those it hit).
-        rows = [lookup(table.keys, hits.keys) for table in self._live_tables()]  # -1: not in the table
-        for table, seen, pos in zip(self._live_tables(), observation.seen, rows, strict=True):
-            hit = np.zeros(len(table), dtype=bool)
-            hit[pos[pos >= 0]] = True
-            idx = seen[~hit.take(seen)]
-            table.free[idx] += 1
-            table.free_since_hit[idx] += 1
-        # Hits: existing voxels gain a hit; new ones get their history's free evidence.
-        self._insert(hits.keys, rows, hits.counts.astype(np.int32), hits.sums)
+        # Per shard: free space in the live voxels the scan saw through (except those it hit),
+        # a hit in those it hit; its other hits are new voxels.
+        per_shard = zip(self.shards, zip(observation.seen[0::2], observation.seen[1::2], strict=True),
+                        split_by_shard(hits.keys, len(self.shards)), strict=True)
+        new = [voxels[~self._observed(shard, seen, hits, voxels)] for shard, seen, voxels in per_shard]
+        self._insert(hits, new)
         self.history.append((np.linalg.inv(pose), observation.image))
         self.frames += 1
         self._revision += 1
-        if self.frames % self.config.window_check_every == 0 or len(self.live) + len(self.added) > self.config.max_live_voxels:
-            self._update_window()
+        if sum(len(table) for table in self._live_tables()) > self.config.max_live_voxels:
+            self._update_window(range(len(self.shards)))
+        else:
+            self._update_window(self._due())
 
     def set_anchor(self, point: np.ndarray) -> None:
         """Measure the live voxels' float32 offsets from the world point ``point`` from now on."""
@@ -163,71 +188,98 @@ class StaticMap:
         offsets -= self.anchor
         return offsets
 
-    def _live_tables(self) -> tuple[VoxelTable, VoxelTable]:
-        return self.live, self.added
+    def _live_tables(self) -> list[VoxelTable]:
+        """Every shard's live tables, shard by shard (``live``, then ``added``)."""
+        return [table for shard in self.shards for table in shard.live_tables()]
 
-    def _tables(self) -> tuple[VoxelTable, VoxelTable, VoxelTable]:
-        return self.live, self.added, self.archive
+    def _tables(self) -> list[VoxelTable]:
+        return [table for shard in self.shards for table in shard.tables()]
 
-    def _seen_through(self, live: VoxelTable, image: RangeImage, sensor_T_world: np.ndarray) -> np.ndarray:
-        """Rows of the live table ``live`` that ``image`` (taken from ``sensor_T_world``) sees
-        through, ascending."""
-        if len(live) == 0:
-            return np.zeros(0, dtype=np.intp)
+    def _due(self) -> list[int]:
+        """The shards whose window check falls on this frame: shard ``i`` of ``n`` at frame
+        offset ``i * window_check_every // n`` (each shard once every window_check_every frames)."""
+        every, n = self.config.window_check_every, len(self.shards)
+        phase = self.frames % every
+        return [i for i in range(n) if i * every // n == phase]
+
+    def _seen_through(self, image: RangeImage, sensor_T_world: np.ndarray) -> list[np.ndarray]:
+        """Per live table (:meth:`_live_tables`), the rows that ``image`` (taken from
+        ``sensor_T_world``) sees through, ascending."""
         cfg = self.config
+        tables = self._live_tables()
         rot = sensor_T_world[:3, :3]
         rot32 = rot.astype(np.float32)
         anchor_local = (rot @ self.anchor + sensor_T_world[:3, 3]).astype(np.float32)[:, None]
 
-        def seen_in(rows: slice) -> np.ndarray:
+        def seen_in(table: int, rows: slice) -> np.ndarray:
             # Nearly every live voxel is within range: testing them all and masking afterwards
             # is cheaper than gathering the ones in range first.
-            local = rot32 @ live.offsets[rows].T  # (3, n) sensor frame, one row per axis
+            local = rot32 @ tables[table].offsets[rows].T  # (3, n) sensor frame, one row per axis
             local += anchor_local
             seen = image.seen_through(local, cfg.range_margin, cfg.range_margin_ratio, self._beam_radius())
             seen &= squared_norms(local.T) < np.float32(self.max_range**2)
             return np.flatnonzero(seen) + rows.start
 
-        return np.concatenate(map_row_chunks(seen_in, len(live), self.threads))
+        parts = map_table_rows(seen_in, [len(table) for table in tables], self.threads)
+        return [np.concatenate(rows) if rows else np.zeros(0, dtype=np.intp) for rows in parts]
 
-    def _insert(self, ukeys: np.ndarray, rows: list[np.ndarray], counts: np.ndarray, sums: np.ndarray) -> None:
-        """Hits of this scan: ``ukeys`` sorted voxel keys, ``rows`` their rows in each live
-        table (-1: not there; a voxel is in one table at most)."""
-        new = np.ones(len(ukeys), dtype=bool)
-        for live, pos in zip(self._live_tables(), rows, strict=True):
-            old = pos >= 0
-            i = pos[old]
-            live.hits[i] += 1
-            live.free_since_hit[i] = 0
-            npts = live.npts[i] + counts[old]
-            voxel_sums = live.sums[i] + sums[old]
-            live.npts[i] = npts
-            live.sums[i] = voxel_sums
-            live.offsets[i] = self._offsets(voxel_sums, npts)
-            new &= ~old
-        if not new.any():
+    def _observed(self, shard: Shard, seen: tuple[np.ndarray, np.ndarray], hits: ScanVoxels, voxels: np.ndarray) -> np.ndarray:
+        """Add a scan to the live tables of ``shard``: ``seen`` the rows of each that the scan
+        saw through, ``voxels`` the scan's hit voxels in the shard (indices into ``hits``).
+        Returns (len(voxels),) bool: hits of voxels already live."""
+        found = np.zeros(len(voxels), dtype=bool)
+        keys = hits.keys.take(voxels)
+        for table, through in zip(shard.live_tables(), seen, strict=True):
+            rows = lookup(table.keys, keys)  # -1: not in the table
+            old = rows >= 0
+            rows = rows[old]
+            hit = np.zeros(len(table), dtype=bool)
+            hit[rows] = True
+            idx = through[~hit.take(through)]
+            table.free[idx] += 1
+            table.free_since_hit[idx] += 1
+            table.hits[rows] += 1
+            table.free_since_hit[rows] = 0
+            npts = table.npts[rows] + hits.counts.take(voxels[old])
+            voxel_sums = table.sums[rows] + hits.sums.take(voxels[old], axis=0)
+            table.npts[rows] = npts
+            table.sums[rows] = voxel_sums
+            table.offsets[rows] = self._offsets(voxel_sums, npts)
+            found |= old
+        return found
+
+    def _insert(self, hits: ScanVoxels, new: list[np.ndarray]) -> None:
+        """Voxels first hit (per shard, indices into ``hits``): into the shards' added tables, with
+        their history's free evidence, or their archived evidence if they come back."""
+        fresh = VoxelTable.allocate(sum(len(voxels) for voxels in new))
+        if not len(fresh):
             return
-        fresh = VoxelTable.allocate(int(new.sum()))
-        fresh.keys[:] = ukeys[new]
+        order = np.concatenate(new)
+        fresh.keys[:] = hits.keys.take(order)
         fresh.hits[:] = 1
-        fresh.npts[:] = counts[new]
-        fresh.sums[:] = sums[new]
+        fresh.npts[:] = hits.counts.take(order)
+        fresh.sums[:] = hits.sums.take(order, axis=0)
         fresh.free[:] = self._history_free(fresh.centroids())
-        # Voxels that come back into the live window resume their archived evidence.
-        if len(self.archive):
-            back = lookup(self.archive.keys, fresh.keys)
+        start = 0
+        for shard, voxels in zip(self.shards, new, strict=True):
+            if not len(voxels):
+                continue
+            part = fresh.rows(slice(start, start + len(voxels)))
+            start += len(voxels)
+            # Voxels that come back into the live window resume their archived evidence.
+            back = lookup(shard.archive.keys, part.keys)
             hit = back >= 0
             if hit.any():
-                arch = self.archive.take(back[hit])
-                fresh.hits[hit] += arch.hits
-                fresh.free[hit] = arch.free
-                fresh.npts[hit] += arch.npts
-                fresh.sums[hit] += arch.sums
-                keep = np.ones(len(self.archive), bool)
+                arch = shard.archive.take(back[hit])
+                part.hits[hit] += arch.hits
+                part.free[hit] = arch.free
+                part.npts[hit] += arch.npts
+                part.sums[hit] += arch.sums
+                keep = np.ones(len(shard.archive), bool)
                 keep[back[hit]] = False
-                self.archive = self.archive.take(keep)
-        fresh.offsets[:] = self._offsets(fresh.sums, fresh.npts)
-        self.added = self.added.merged(fresh)
+                shard.archive = shard.archive.take(keep)
+            part.offsets[:] = self._offsets(part.sums, part.npts)
+            shard.added = shard.added.merged(part)
 
     def _history_free(self, points_world: np.ndarray, recent: int | None = None) -> np.ndarray:
         """Scans in the history (the last ``recent`` if given) that saw through each world point."""
@@ -248,22 +300,29 @@ class StaticMap:
         r = self.config.beam_radius
         return None if r is None else r * self.voxel_size
 
-    def _update_window(self) -> None:
-        """Join the added voxels to the live table, and move voxels beyond live_radius (or over
-        the voxel budget) into the archive: each live column is gathered once."""
-        tables = self._live_tables()
+    def _update_window(self, numbers: Iterable[int]) -> None:
+        """Window check of the shards ``numbers``: each one's added voxels join its live table,
+        and its voxels beyond live_radius (or, when all of them are checked, over the voxel
+        budget) move into its archive. Each live column is gathered once."""
+        shards = [self.shards[i] for i in numbers]
+        if not shards:
+            return
+        tables = [table for shard in shards for table in shard.live_tables()]
         far = [self._beyond(table, self.config.live_radius) for table in tables]
-        if sum(int((~f).sum()) for f in far) > self.config.max_live_voxels:
-            # The nearest max_live_voxels stay; the same rank over both tables as over their union.
+        if len(shards) == len(self.shards) and sum(int((~f).sum()) for f in far) > self.config.max_live_voxels:
+            # The nearest max_live_voxels stay; the same rank over all tables as over their union.
             d2 = [table.squared_distances(self.sensor_position) for table in tables]
             order = np.argsort(np.concatenate(d2))[self.config.max_live_voxels:]
-            cut = len(self.live)
-            far[0][order[order < cut]] = True
-            far[1][order[order >= cut] - cut] = True
-        leaving = self.live.take(far[0]).merged(self.added.take(far[1]))
-        self.archive = self.archive.merged(leaving)  # sorted runs, disjoint keys: no re-sort
-        self.live = self.live.merged(self.added.take(~far[1]), keep=~far[0])
-        self.added = VoxelTable.empty()
+            bounds = np.cumsum([0] + [len(table) for table in tables])
+            table_of = np.searchsorted(bounds, order, side="right") - 1
+            for i, f in enumerate(far):
+                f[order[table_of == i] - bounds[i]] = True
+        for number, shard in enumerate(shards):
+            far_live, far_added = far[2 * number], far[2 * number + 1]
+            leaving = shard.live.take(far_live).merged(shard.added.take(far_added))
+            shard.archive = shard.archive.merged(leaving)  # sorted runs, disjoint keys: no re-sort
+            shard.live = shard.live.merged(shard.added.take(~far_added), keep=~far_live)
+            shard.added = VoxelTable.empty()
 
     def _beyond(self, live: VoxelTable, radius: float) -> np.ndarray:
         """(M,) bool: voxels of the live table ``live`` whose centroid lies farther than ``radius``
@@ -291,28 +350,34 @@ class StaticMap:
         return ((since >= cfg.misses_to_free) & (since >= cfg.free_since_hit_ratio * table.hits)) | (
             (table.free >= cfg.misses_to_free) & (table.free >= cfg.free_ratio * table.hits))
 
-    def _voxels_of(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    def _voxels_of(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[VoxelTable, np.ndarray, np.ndarray]]]:
         """The distinct voxels of (N, 3) world points: their keys, each point's voxel (index into
-        them), and each voxel's row in each of :meth:`_tables` (-1 where absent)."""
+        them), and where they are: per table that holds some, ``(table, voxels, rows)`` (indices
+        into the keys, and their rows in the table)."""
         keys = point_keys(np.asarray(points_world, dtype=np.float64).reshape(-1, 3), self.voxel_size)
         ukeys, inverse = np.unique(keys, return_inverse=True)
-        return ukeys, inverse.reshape(-1), [lookup(table.keys, ukeys) for table in self._tables()]
+        found = []
+        for shard, voxels in zip(self.shards, split_by_shard(ukeys, len(self.shards)), strict=True):
+            for table in shard.tables():
+                rows = lookup(table.keys, ukeys.take(voxels))
+                there = rows >= 0
+                if there.any():
+                    found.append((table, voxels[there], rows[there]))
+        return ukeys, inverse.reshape(-1), found
 
-    def _occupied(self, rows: list[np.ndarray]) -> np.ndarray:
-        out = np.zeros(len(rows[0]), dtype=np.int64)
-        for table, idx in zip(self._tables(), rows, strict=True):
-            m = idx >= 0
-            found = table.take(idx[m])
-            out[m] = np.where(self.carved(found), 0, found.hits)
+    def _occupied(self, count: int, found: list[tuple[VoxelTable, np.ndarray, np.ndarray]]) -> np.ndarray:
+        out = np.zeros(count, dtype=np.int64)
+        for table, voxels, rows in found:
+            kept = table.take(rows)
+            out[voxels] = np.where(self.carved(kept), 0, kept.hits)
         return out
 
-    def _free(self, keys: np.ndarray, rows: list[np.ndarray], recent: int | None) -> np.ndarray:
+    def _free(self, keys: np.ndarray, found: list[tuple[VoxelTable, np.ndarray, np.ndarray]], recent: int | None) -> np.ndarray:
         out = np.zeros(len(keys), dtype=np.int64)
         unknown = np.ones(len(keys), dtype=bool)
-        for table, idx in zip(self._tables(), rows, strict=True):
-            m = idx >= 0
-            out[m] = table.free[idx[m]]
-            unknown &= ~m
+        for table, voxels, rows in found:
+            out[voxels] = table.free[rows]
+            unknown[voxels] = False
         if unknown.any():
             centres = voxel_centers(keys[unknown], self.voxel_size)
             out[unknown] = self._history_free(centres, recent)
@@ -321,20 +386,20 @@ class StaticMap:
     def occupied_counts(self, points_world: np.ndarray) -> np.ndarray:
         """(N,) int: scans that hit the voxel of each world point with static points; 0 for
         voxels never hit or carved since (a parked car that left no longer counts)."""
-        _, inverse, rows = self._voxels_of(points_world)
-        return self._occupied(rows)[inverse]
+        keys, inverse, found = self._voxels_of(points_world)
+        return self._occupied(len(keys), found)[inverse]
 
     def free_counts(self, points_world: np.ndarray, recent: int | None = None) -> np.ndarray:
         """(N,) int: scans that saw through the voxel of each world point. For voxels in the
         map this counts every scan since the history before its first hit; for empty space it
         counts the scans kept in the history (only the last ``recent`` of them if given)."""
-        keys, inverse, rows = self._voxels_of(points_world)
-        return self._free(keys, rows, recent)[inverse]
+        keys, inverse, found = self._voxels_of(points_world)
+        return self._free(keys, found, recent)[inverse]
 
     def evidence(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``free_counts`` and ``occupied_counts`` of the same points, finding their voxels once."""
-        keys, inverse, rows = self._voxels_of(points_world)
-        return self._free(keys, rows, None)[inverse], self._occupied(rows)[inverse]
+        keys, inverse, found = self._voxels_of(points_world)
+        return self._free(keys, found, None)[inverse], self._occupied(len(keys), found)[inverse]
 
     def is_static(self, points_world: np.ndarray) -> np.ndarray:
         """(N,) bool: world points inside a voxel the map keeps (hit and not carved)."""
@@ -342,7 +407,28 @@ class StaticMap:
 
     def table(self) -> VoxelTable:
         """Live and archived voxels together, sorted by key."""
-        return VoxelTable.concat(list(self._tables()))
+        return VoxelTable.concat(self._tables())
+
+    def live_table(self) -> VoxelTable:
+        """The live voxels (those the scans update), sorted by key."""
+        return VoxelTable.concat(self._live_tables())
+
+    def archive_table(self) -> VoxelTable:
+        """The archived voxels (frozen beyond the live window), sorted by key."""
+        return VoxelTable.concat([shard.archive for shard in self.shards])
+
+    def restore(self, live: VoxelTable, archive: VoxelTable) -> None:
+        """Replace the voxels by the live and archived voxels of ``live`` and ``archive`` (any
+        order; the live ones' offsets are set if the map has an anchor)."""
+        for shard in self.shards:
+            shard.live, shard.added, shard.archive = VoxelTable.empty(), VoxelTable.empty(), VoxelTable.empty()
+        for attr, table in (("live", live), ("archive", archive)):
+            table = table.take(np.argsort(table.keys, kind="stable"))
+            for shard, rows in zip(self.shards, split_by_shard(table.keys, len(self.shards)), strict=True):
+                setattr(shard, attr, table.take(rows))
+        self._revision += 1
+        if self.anchor is not None:
+            self.set_anchor(self.anchor)
 
     def points(self) -> np.ndarray:
         """(M, 3) float64 centroids of every kept voxel (live and archive), world frame."""

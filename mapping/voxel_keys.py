@@ -64,3 +64,26 @@ def lookup(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     pos = np.searchsorted(sorted_keys, keys)
     pos = np.minimum(pos, len(sorted_keys) - 1)
     return np.where(sorted_keys[pos] == keys, pos, -1)
+
+
+_SPREAD = np.uint64(0x9E3779B97F4A7C15)  # odd multiplier of the shard hash (2^64 over the golden ratio)
+
+
+def shard_of(keys: np.ndarray, shards: int) -> np.ndarray:
+    """(N,) uint16 shard in ``range(shards)`` of each voxel key: a multiplicative hash, so that the
+    voxels of any region spread evenly over the shards."""
+    keys = np.ascontiguousarray(keys, dtype=np.int64)
+    if shards == 1:
+        return np.zeros(len(keys), dtype=np.uint16)
+    mixed = keys.view(np.uint64) * _SPREAD  # wraps modulo 2^64
+    mixed >>= np.uint64(32)
+    mixed %= np.uint64(shards)
+    return mixed.astype(np.uint16)
+
+
+def split_by_shard(keys: np.ndarray, shards: int) -> list[np.ndarray]:
+    """Per shard, the ascending indices of the ``keys`` in it (sorted keys stay sorted)."""
+    shard = shard_of(keys, shards)
+    order = np.argsort(shard, kind="stable")  # radix sort of small integers
+    bounds = np.searchsorted(shard.take(order), np.arange(shards + 1))
+    return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]

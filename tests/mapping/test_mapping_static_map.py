@@ -56,13 +56,13 @@ def test_saved_map_continues_identically(scans, tmp_path):
     for scan in scans[:13]:  # saved between window checks: voxels added since the last one too
         a.integrate(scan.points, scan.pose)
         b.integrate(scan.points, scan.pose)
-    assert len(b.added) > 0
+    assert sum(len(shard.added) for shard in b.shards) > 0
     path = b.save(tmp_path / "map")
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["resolution"] == a.voxel_size and meta["frame"] == "world"
     assert not list(tmp_path.glob(".*tmp"))
     c = StaticMap.load(path)
-    assert len(c.archive) == len(a.archive) > 0
+    assert len(c.archive_table()) == len(a.archive_table()) > 0
     assert np.array_equal(c.anchor, a.anchor)
     for scan in scans[13:]:
         a.integrate(scan.points, scan.pose)
@@ -71,11 +71,11 @@ def test_saved_map_continues_identically(scans, tmp_path):
     for name in ("keys", "hits", "free", "free_since_hit", "npts", "sums"):
         assert np.array_equal(getattr(ta, name), getattr(tc, name)), name
     assert np.array_equal(a.points(), c.points())
-    assert np.array_equal(a.live.offsets, c.live.offsets)
+    assert np.array_equal(a.live_table().offsets, c.live_table().offsets)
 
 
 def _offsets_follow_the_centroids(smap):
-    for table in (smap.live, smap.added):
+    for table in (smap.live_table(),):
         expected = (table.centroids() - smap.anchor).astype(np.float32)
         assert np.array_equal(table.offsets, expected)
 
@@ -137,25 +137,61 @@ def test_live_window_is_bounded_and_archive_is_exported(scans):
     smap = StaticMap(StaticMapConfig(live_radius=15.0, window_check_every=1), max_range=80.0)
     for scan in scans[:10]:
         smap.integrate(scan.points, scan.pose)
-    d = np.linalg.norm(smap.live.centroids() - scans[9].pose[:3, 3], axis=1)
-    assert d.max() <= 15.0 and len(smap.archive) > 0
-    assert len(smap.points()) > len(smap.live)
+    d = np.linalg.norm(smap.live_table().centroids() - scans[9].pose[:3, 3], axis=1)
+    assert d.max() <= 15.0 and len(smap.archive_table()) > 0
+    assert len(smap.points()) > len(smap.live_table())
 
 
-def test_voxel_budget_keeps_the_nearest_voxels_of_both_live_tables(scans):
-    # Over the budget every frame checks the window: the live voxels and the scan's new ones
-    # (the added table) are ranked together by distance to the sensor.
+def test_shards_take_their_window_checks_in_turn(scans):
+    # Four shards, one checked per frame: it alone has its new voxels joined to its live table,
+    # and every voxel in a live table lies within the live radius of where the sensor was at
+    # one of the last four frames (give or take a voxel: hits after the check move centroids).
+    smap = StaticMap(StaticMapConfig(live_radius=15.0, window_check_every=4), max_range=80.0)
+    assert len(smap.shards) == 4
+    positions = []
+    for i, scan in enumerate(scans[:16]):
+        smap.integrate(scan.points, scan.pose)
+        positions.append(scan.pose[:3, 3])
+        if i >= 4:
+            assert sum(len(shard.added) == 0 for shard in smap.shards) == 1
+        live = np.concatenate([shard.live.centroids() for shard in smap.shards])
+        d = np.linalg.norm(live[:, None] - np.array(positions[-4:])[None], axis=2)
+        assert d.min(axis=1).max() <= 15.0 + smap.voxel_size
+    assert len(smap.archive_table()) > 0
+
+
+def test_shards_change_no_evidence(scans):
+    # Nothing beyond the live radius can be seen or hit: one shard or several, the same map.
+    one, several = (StaticMap(StaticMapConfig(live_radius=80.0, window_check_every=n), max_range=80.0) for n in (1, 7))
+    assert len(one.shards) == 1 and len(several.shards) > 1
+    for scan in scans:
+        for smap in (one, several):
+            smap.integrate(scan.points, scan.pose, static_mask=scan.labels != 2)
+    ta, tb = one.table(), several.table()
+    for name in ("keys", "hits", "free", "free_since_hit", "npts", "sums"):
+        assert np.array_equal(getattr(ta, name), getattr(tb, name)), name
+    probe = np.concatenate([_world(s) for s in scans[::5]])
+    for a, b in zip(one.evidence(probe), several.evidence(probe), strict=True):
+        assert np.array_equal(a, b)
+    assert min(len(shard.live) for shard in several.shards) > 0.5 * len(several.live_table()) / len(several.shards)
+
+
+def test_voxel_budget_keeps_the_nearest_voxels_of_every_shard(scans):
+    # Over the budget every frame checks the window of every shard: the live voxels and the
+    # scan's new ones (the added tables) are ranked together by distance to the sensor.
     smap = StaticMap(StaticMapConfig(max_live_voxels=1000), max_range=80.0)
     for i, scan in enumerate(scans[:6]):
-        known = smap.archive.keys.copy()
+        known = smap.archive_table().keys
         smap.integrate(scan.points, scan.pose)
-        assert len(smap.live) == 1000 and len(smap.added) == 0
-        assert np.all(np.diff(smap.live.keys) > 0) and np.all(np.diff(smap.archive.keys) > 0)
+        live, archive = smap.live_table(), smap.archive_table()
+        assert len(live) == 1000 and all(len(shard.added) == 0 for shard in smap.shards)
+        for shard in smap.shards:
+            assert np.all(np.diff(shard.live.keys) > 0) and np.all(np.diff(shard.archive.keys) > 0)
         if i == 0:
             continue
         here = scan.pose[:3, 3]
-        moved = smap.archive.take(np.isin(smap.archive.keys, known, invert=True))
-        kept = np.linalg.norm(smap.live.centroids() - here, axis=1)
+        moved = archive.take(np.isin(archive.keys, known, invert=True))
+        kept = np.linalg.norm(live.centroids() - here, axis=1)
         assert len(moved) > 0 and kept.max() <= np.linalg.norm(moved.centroids() - here, axis=1).min()
 
 
@@ -170,7 +206,7 @@ def test_kept_since_gives_what_the_map_gained(scans):
     later, gained = smap.kept_since(keys)
     table = smap.table()
     kept = ~smap.carved(table)
-    assert len(smap.archive) > 0 and np.array_equal(later, table.keys[kept])
+    assert len(smap.archive_table()) > 0 and np.array_equal(later, table.keys[kept])
     expected = table.centroids()[kept & ~np.isin(table.keys, keys)]
     assert 0 < len(gained) < len(later)
     assert np.array_equal(np.sort(gained, axis=0), np.sort(expected, axis=0))
