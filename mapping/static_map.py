@@ -9,11 +9,10 @@ at once. Memory is bounded: voxels farther than ``live_radius`` from the sensor 
 live table for a frozen archive, which the exported map still contains.
 
 Per-frame cost: the voxels are split by a hash of their key into a few ``shards`` (MAX_SHARDS,
-fewer when ``window_check_every`` is smaller), and each shard keeps its live voxels in two sorted
-tables, ``live`` and ``added`` (the voxels first hit since the shard's last window check), and
-its archive. New voxels go into the small ``added`` tables; a window check joins a shard's
-``added`` table to its ``live`` one and moves its far voxels to its archive. The shards take
-their window checks at evenly spaced frames, so every voxel is still checked every
+fewer when ``window_check_every`` is smaller), each with a sorted ``live`` table and an archive.
+New voxels go into one small sorted ``added`` table; a shard's window check moves its voxels
+from ``added`` into its ``live`` table and its far voxels into its archive. The shards take their
+window checks at evenly spaced frames, so every voxel is still checked every
 ``window_check_every`` frames, but a check rewrites a share of the live map, not all of it (no
 frame pays for the whole map at once). The free-space test of every live voxel reads its
 centroid as float32 offsets from an anchor near the sensor (moved once the sensor is
@@ -44,7 +43,7 @@ from mapping.geometry import squared_norms, transform, transform32_columns
 from mapping.parallel import MIN_ROWS_PER_THREAD, map_items, map_table_rows, resolve_threads
 from mapping.range_image import RangeImage
 from mapping.scan_voxels import ScanVoxels
-from mapping.voxel_keys import lookup, point_keys, split_by_shard, voxel_centers
+from mapping.voxel_keys import lookup, point_keys, shard_of, split_by_shard, voxel_centers
 from mapping.voxel_table import VoxelTable
 
 log = logging.getLogger(__name__)
@@ -64,21 +63,14 @@ MAX_SHARDS = 4
 
 @dataclass
 class Shard:
-    """The voxels whose key hashes to one shard: live (two sorted tables) and archived."""
+    """The voxels whose key hashes to one shard, live since its last window check or archived."""
 
     live: VoxelTable
-    added: VoxelTable  # live voxels first hit since this shard's last window check
     archive: VoxelTable
 
     @classmethod
     def empty(cls) -> Shard:
-        return cls(VoxelTable.empty(), VoxelTable.empty(), VoxelTable.empty())
-
-    def live_tables(self) -> tuple[VoxelTable, VoxelTable]:
-        return self.live, self.added
-
-    def tables(self) -> tuple[VoxelTable, VoxelTable, VoxelTable]:
-        return self.live, self.added, self.archive
+        return cls(VoxelTable.empty(), VoxelTable.empty())
 
 
 @dataclass
@@ -105,6 +97,7 @@ class StaticMap:
         self.max_range = float(self.config.max_range or max_range)
         self.voxel_size = float(self.config.voxel_size)
         self.shards = [Shard.empty() for _ in range(min(self.config.window_check_every, MAX_SHARDS))]
+        self.added = VoxelTable.empty()  # live voxels first hit since their shard's last window check
         self.history: deque[tuple[np.ndarray, RangeImage]] = deque(maxlen=self.config.history_scans)
         self.frames = 0
         self.sensor_position = np.zeros(3)
@@ -160,12 +153,15 @@ class StaticMap:
 
         # Hits of this scan: static points, grouped per voxel.
         hits = ScanVoxels(transform(pts.compress(valid & static, axis=0), pose), None, self.voxel_size)
-        # Per shard: free space in the live voxels the scan saw through (except those it hit),
-        # a hit in those it hit; its other hits are new voxels.
-        per_shard = zip(self.shards, zip(observation.seen[0::2], observation.seen[1::2], strict=True),
-                        split_by_shard(hits.keys, len(self.shards)), strict=True)
-        new = [voxels[~self._observed(shard, seen, hits, voxels)] for shard, seen, voxels in per_shard]
-        self._insert(hits, new)
+        # Free space in the live voxels the scan saw through (except those it hit), a hit in
+        # those it hit; its other hits are new voxels.
+        live = np.zeros(len(hits), dtype=bool)
+        parts = split_by_shard(hits.keys, len(self.shards))
+        for shard, through, voxels in zip(self.shards, observation.seen[:-1], parts, strict=True):
+            live[voxels] = self._observed(shard.live, through, hits.keys.take(voxels), hits.counts.take(voxels),
+                                          hits.sums.take(voxels, axis=0))
+        live |= self._observed(self.added, observation.seen[-1], hits.keys, hits.counts, hits.sums)
+        self._insert(hits, ~live)
         self.history.append((np.linalg.inv(pose), observation.image))
         self.frames += 1
         self._revision += 1
@@ -189,11 +185,11 @@ class StaticMap:
         return offsets
 
     def _live_tables(self) -> list[VoxelTable]:
-        """Every shard's live tables, shard by shard (``live``, then ``added``)."""
-        return [table for shard in self.shards for table in shard.live_tables()]
+        """Every shard's live table, then the added table."""
+        return [shard.live for shard in self.shards] + [self.added]
 
     def _tables(self) -> list[VoxelTable]:
-        return [table for shard in self.shards for table in shard.tables()]
+        return self._live_tables() + [shard.archive for shard in self.shards]
 
     def _due(self) -> list[int]:
         """The shards whose window check falls on this frame: shard ``i`` of ``n`` at frame
@@ -223,63 +219,58 @@ class StaticMap:
         parts = map_table_rows(seen_in, [len(table) for table in tables], self.threads)
         return [np.concatenate(rows) if rows else np.zeros(0, dtype=np.intp) for rows in parts]
 
-    def _observed(self, shard: Shard, seen: tuple[np.ndarray, np.ndarray], hits: ScanVoxels, voxels: np.ndarray) -> np.ndarray:
-        """Add a scan to the live tables of ``shard``: ``seen`` the rows of each that the scan
-        saw through, ``voxels`` the scan's hit voxels in the shard (indices into ``hits``).
-        Returns (len(voxels),) bool: hits of voxels already live."""
-        found = np.zeros(len(voxels), dtype=bool)
-        keys = hits.keys.take(voxels)
-        for table, through in zip(shard.live_tables(), seen, strict=True):
-            rows = lookup(table.keys, keys)  # -1: not in the table
-            old = rows >= 0
-            rows = rows[old]
-            hit = np.zeros(len(table), dtype=bool)
-            hit[rows] = True
-            idx = through[~hit.take(through)]
-            table.free[idx] += 1
-            table.free_since_hit[idx] += 1
-            table.hits[rows] += 1
-            table.free_since_hit[rows] = 0
-            npts = table.npts[rows] + hits.counts.take(voxels[old])
-            voxel_sums = table.sums[rows] + hits.sums.take(voxels[old], axis=0)
-            table.npts[rows] = npts
-            table.sums[rows] = voxel_sums
-            table.offsets[rows] = self._offsets(voxel_sums, npts)
-            found |= old
-        return found
+    def _observed(self, table: VoxelTable, through: np.ndarray, keys: np.ndarray, counts: np.ndarray,
+                  sums: np.ndarray) -> np.ndarray:
+        """Add a scan to the live table ``table``: free space in its rows ``through`` (those the
+        scan saw through) that the scan did not hit, and a hit in those it hit. The hits are
+        voxels with sorted ``keys``, their point ``counts`` and ``sums``. Returns
+        (len(keys),) bool: the hits that were in the table."""
+        rows = lookup(table.keys, keys)  # -1: not in the table
+        old = rows >= 0
+        rows = rows[old]
+        hit = np.zeros(len(table), dtype=bool)
+        hit[rows] = True
+        idx = through[~hit.take(through)]
+        table.free[idx] += 1
+        table.free_since_hit[idx] += 1
+        table.hits[rows] += 1
+        table.free_since_hit[rows] = 0
+        npts = table.npts[rows] + counts[old]
+        voxel_sums = table.sums[rows] + sums[old]
+        table.npts[rows] = npts
+        table.sums[rows] = voxel_sums
+        table.offsets[rows] = self._offsets(voxel_sums, npts)
+        return old
 
-    def _insert(self, hits: ScanVoxels, new: list[np.ndarray]) -> None:
-        """Voxels first hit (per shard, indices into ``hits``): into the shards' added tables, with
-        their history's free evidence, or their archived evidence if they come back."""
-        fresh = VoxelTable.allocate(sum(len(voxels) for voxels in new))
+    def _insert(self, hits: ScanVoxels, new: np.ndarray) -> None:
+        """The voxels of ``hits`` where ``new`` is True (first hit, or back from the archive) join
+        the added table, with their history's free evidence or their archived evidence."""
+        fresh = VoxelTable.allocate(int(new.sum()))
         if not len(fresh):
             return
-        order = np.concatenate(new)
-        fresh.keys[:] = hits.keys.take(order)
+        fresh.keys[:] = hits.keys[new]
         fresh.hits[:] = 1
-        fresh.npts[:] = hits.counts.take(order)
-        fresh.sums[:] = hits.sums.take(order, axis=0)
+        fresh.npts[:] = hits.counts[new]
+        fresh.sums[:] = hits.sums[new]
         fresh.free[:] = self._history_free(fresh.centroids())
-        start = 0
-        for shard, voxels in zip(self.shards, new, strict=True):
-            if not len(voxels):
+        # Voxels that come back into the live window resume their archived evidence.
+        for shard, voxels in zip(self.shards, split_by_shard(fresh.keys, len(self.shards)), strict=True):
+            if not len(shard.archive) or not len(voxels):
                 continue
-            part = fresh.rows(slice(start, start + len(voxels)))
-            start += len(voxels)
-            # Voxels that come back into the live window resume their archived evidence.
-            back = lookup(shard.archive.keys, part.keys)
+            back = lookup(shard.archive.keys, fresh.keys.take(voxels))
             hit = back >= 0
             if hit.any():
                 arch = shard.archive.take(back[hit])
-                part.hits[hit] += arch.hits
-                part.free[hit] = arch.free
-                part.npts[hit] += arch.npts
-                part.sums[hit] += arch.sums
+                rows = voxels[hit]
+                fresh.hits[rows] += arch.hits
+                fresh.free[rows] = arch.free
+                fresh.npts[rows] += arch.npts
+                fresh.sums[rows] += arch.sums
                 keep = np.ones(len(shard.archive), bool)
                 keep[back[hit]] = False
                 shard.archive = shard.archive.take(keep)
-            part.offsets[:] = self._offsets(part.sums, part.npts)
-            shard.added = shard.added.merged(part)
+        fresh.offsets[:] = self._offsets(fresh.sums, fresh.npts)
+        self.added = self.added.merged(fresh)
 
     def _history_free(self, points_world: np.ndarray, recent: int | None = None) -> np.ndarray:
         """Scans in the history (the last ``recent`` if given) that saw through each world point."""
@@ -304,12 +295,12 @@ class StaticMap:
         """Window check of the shards ``numbers``: each one's added voxels join its live table,
         and its voxels beyond live_radius (or, when all of them are checked, over the voxel
         budget) move into its archive. Each live column is gathered once."""
-        shards = [self.shards[i] for i in numbers]
-        if not shards:
+        numbers = list(numbers)
+        if not numbers:
             return
-        tables = [table for shard in shards for table in shard.live_tables()]
+        tables = [self.shards[i].live for i in numbers] + [self.added]
         far = [self._beyond(table, self.config.live_radius) for table in tables]
-        if len(shards) == len(self.shards) and sum(int((~f).sum()) for f in far) > self.config.max_live_voxels:
+        if len(numbers) == len(self.shards) and sum(int((~f).sum()) for f in far) > self.config.max_live_voxels:
             # The nearest max_live_voxels stay; the same rank over all tables as over their union.
             d2 = [table.squared_distances(self.sensor_position) for table in tables]
             order = np.argsort(np.concatenate(d2))[self.config.max_live_voxels:]
@@ -317,12 +308,17 @@ class StaticMap:
             table_of = np.searchsorted(bounds, order, side="right") - 1
             for i, f in enumerate(far):
                 f[order[table_of == i] - bounds[i]] = True
-        for number, shard in enumerate(shards):
-            far_live, far_added = far[2 * number], far[2 * number + 1]
-            leaving = shard.live.take(far_live).merged(shard.added.take(far_added))
+        far_added = far[-1]
+        shard_of_added = shard_of(self.added.keys, len(self.shards))
+        stays = np.ones(len(self.added), dtype=bool)
+        for number, far_live in zip(numbers, far[:-1], strict=True):
+            shard = self.shards[number]
+            joins = shard_of_added == number
+            stays &= ~joins
+            leaving = shard.live.take(far_live).merged(self.added.take(joins & far_added))
             shard.archive = shard.archive.merged(leaving)  # sorted runs, disjoint keys: no re-sort
-            shard.live = shard.live.merged(shard.added.take(~far_added), keep=~far_live)
-            shard.added = VoxelTable.empty()
+            shard.live = shard.live.merged(self.added.take(joins & ~far_added), keep=~far_live)
+        self.added = self.added.take(stays)
 
     def _beyond(self, live: VoxelTable, radius: float) -> np.ndarray:
         """(M,) bool: voxels of the live table ``live`` whose centroid lies farther than ``radius``
@@ -357,12 +353,14 @@ class StaticMap:
         keys = point_keys(np.asarray(points_world, dtype=np.float64).reshape(-1, 3), self.voxel_size)
         ukeys, inverse = np.unique(keys, return_inverse=True)
         found = []
+        places = [(self.added, np.arange(len(ukeys)))]
         for shard, voxels in zip(self.shards, split_by_shard(ukeys, len(self.shards)), strict=True):
-            for table in shard.tables():
-                rows = lookup(table.keys, ukeys.take(voxels))
-                there = rows >= 0
-                if there.any():
-                    found.append((table, voxels[there], rows[there]))
+            places += [(shard.live, voxels), (shard.archive, voxels)]
+        for table, voxels in places:
+            rows = lookup(table.keys, ukeys.take(voxels))
+            there = rows >= 0
+            if there.any():
+                found.append((table, voxels[there], rows[there]))
         return ukeys, inverse.reshape(-1), found
 
     def _occupied(self, count: int, found: list[tuple[VoxelTable, np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -420,8 +418,7 @@ class StaticMap:
     def restore(self, live: VoxelTable, archive: VoxelTable) -> None:
         """Replace the voxels by the live and archived voxels of ``live`` and ``archive`` (any
         order; the live ones' offsets are set if the map has an anchor)."""
-        for shard in self.shards:
-            shard.live, shard.added, shard.archive = VoxelTable.empty(), VoxelTable.empty(), VoxelTable.empty()
+        self.added = VoxelTable.empty()
         for attr, table in (("live", live), ("archive", archive)):
             table = table.take(np.argsort(table.keys, kind="stable"))
             for shard, rows in zip(self.shards, split_by_shard(table.keys, len(self.shards)), strict=True):
