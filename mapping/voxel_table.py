@@ -47,10 +47,6 @@ class VoxelTable:
             return VoxelTable(**{f.name: getattr(self, f.name).compress(index, axis=0) for f in fields(self)})
         return VoxelTable(**{f.name: getattr(self, f.name).take(index, axis=0) for f in fields(self)})
 
-    def rows(self, rows: slice) -> VoxelTable:
-        """The rows ``rows`` as views into this table's columns (writing them writes here)."""
-        return VoxelTable(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
-
     def centroids(self, rows: slice = slice(None)) -> np.ndarray:
         """(M, 3) mean of the points inserted in each voxel (of ``rows``), world frame, metres."""
         return self.mean(self.sums[rows], self.npts[rows])
