@@ -7,7 +7,8 @@ Modules, one concept each:
   correspondence threshold (``adaptive_threshold``); the local map (``local_map``) only
   receives points the caller marks static, via ``register`` then ``update_map``.
 - ``static_map``: :class:`~mapping.static_map.StaticMap`, voxel hits plus free-space evidence
-  from range-image visibility tests (``range_image``), carving, a live window and an archive;
+  from range-image visibility tests (``range_image``), carving, a live window and an archive
+  (split into shards by voxel key, which take their window checks in turn);
   ``free_counts`` / ``occupied_counts`` / ``voxel_size`` answer perception's map queries.
 - ``map_io``: atomic PLY + JSON sidecar save/load that continues identically.
 - ``voxel_keys``, ``voxel_table``, ``geometry``, ``preprocess``: small helpers; ``errors``.
