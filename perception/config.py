@@ -82,9 +82,10 @@ class ClassTrackingParams(_Section):
     gate_chi2: float = Field(13.8, gt=0, description="Mahalanobis gate on the centre (2 dof; 13.8 = 99.9 %).")
     max_distance: float = Field(5.0, gt=0, description="Hard gate on centre distance to the prediction, metres.")
     size_std: float = Field(0.3, gt=0, description="Relative noise of a detected box size (log scale).")
+    still_speed_std: float | None = Field(None, gt=0, description="Noise of a zero-velocity pseudo-measurement given every frame to a track that moved less than stationary_displacement over the last motion window while stationary, m/s (a parked car's partly seen boxes jitter: without it the filter reads speed into the jitter and the track drifts while it coasts); None: off.")
 
 
-def _params(**kw: float) -> ClassTrackingParams:
+def _params(**kw: float | None) -> ClassTrackingParams:
     return ClassTrackingParams(**kw)
 
 
@@ -93,7 +94,12 @@ class TrackingConfig(_Section):
 
     # Cars: 8 m/s^2 of white-noise acceleration covers braking and the apparent accelerations
     # of objects seen from a turning vehicle when tracking in the sensor frame.
-    car: ClassTrackingParams = Field(default_factory=lambda: _params(accel_std=8.0, turn_accel_std=8.0))
+    # A parked car's boxes jitter as more or less of it is seen: a zero-velocity pseudo-measurement
+    # while it stands still. On the simulated runs of make bench-tracking (seeds 0-2): mean MOTA
+    # 82.90 -> 83.11, IDF1 87.11 -> 88.12, moving flag at least 95.4 % on every run; KITTI car
+    # scores within 0.02. For walkers too, crowd seed 2's moving flag fell to 95.0 %.
+    car: ClassTrackingParams = Field(default_factory=lambda: _params(accel_std=8.0, turn_accel_std=8.0,
+                                                                     still_speed_std=1.0))
     pedestrian: ClassTrackingParams = Field(
         default_factory=lambda: _params(
             min_hits=2, pos_std=0.2, accel_std=2.0, turn_accel_std=1.0, turn_rate_std=1.0,

@@ -20,6 +20,8 @@ STATE_DIM = 5
 N_MODELS = 2
 _H = np.zeros((2, STATE_DIM))
 _H[0, 0] = _H[1, 1] = 1.0
+_H_VELOCITY = np.zeros((2, STATE_DIM))
+_H_VELOCITY[0, 2] = _H_VELOCITY[1, 3] = 1.0
 _EYE2, _EYE5 = np.eye(2), np.eye(STATE_DIM)
 _ADJ_SIGN = np.array([[1.0, -1.0], [-1.0, 1.0]])  # adjugate of a 2x2 matrix: swap, transpose, sign
 
@@ -229,6 +231,22 @@ class IMMFilter:
         like = np.exp(-0.5 * d2) / (2.0 * np.pi * np.sqrt(det))
         mu = like * self._cbar[idx] + 1e-300
         self.mu[idx] = mu / mu.sum(axis=1, keepdims=True)
+
+    def hold_still(self, idx: np.ndarray, speed_std: np.ndarray) -> None:
+        """Kalman update of tracks ``idx`` (every model) with a zero ground velocity measured
+        with (M,) ``speed_std`` m/s of noise: what stands still does not pick up speed from the
+        jitter of its detected boxes. Model probabilities are kept."""
+        if len(idx) == 0:
+            return
+        x, P = self.x[idx], self.P[idx]  # (M, 2, 5), (M, 2, 5, 5)
+        R = (np.asarray(speed_std) ** 2)[:, None, None, None] * _EYE2
+        S = P[..., 2:4, 2:4] + R
+        det = S[..., 0, 0] * S[..., 1, 1] - S[..., 0, 1] * S[..., 1, 0]
+        Sinv = np.multiply(np.swapaxes(S[..., ::-1, ::-1], -1, -2), _ADJ_SIGN) / det[..., None, None]
+        K = P[..., :, 2:4] @ Sinv  # (M, 2, 5, 2)
+        self.x[idx] = x - np.einsum("nmab,nmb->nma", K, x[..., 2:4])
+        IKH = _EYE5 - K @ _H_VELOCITY
+        self.P[idx] = IKH @ P @ np.swapaxes(IKH, -1, -2) + K @ R @ np.swapaxes(K, -1, -2)
 
     def combined(self) -> tuple[np.ndarray, np.ndarray]:
         """Moment-matched single Gaussian per track: (N, 5) and (N, 5, 5)."""

@@ -21,6 +21,7 @@ class MotionStateBuffer:
         self.times = np.full((0, length), -np.inf)
         self.xy = np.zeros((0, length, 2))
         self.moving = np.zeros(0, bool)
+        self.settled = np.zeros(0, bool)  # stationary, and moved less than the stationary displacement over a full window
         self._head = 0  # one shared write position: every live track is written each frame
 
     def add(self, count: int) -> None:
@@ -28,9 +29,10 @@ class MotionStateBuffer:
         self.times = np.concatenate([self.times, np.full((count, self.length), -np.inf)])
         self.xy = np.concatenate([self.xy, np.zeros((count, self.length, 2))])
         self.moving = np.concatenate([self.moving, np.zeros(count, bool)])
+        self.settled = np.concatenate([self.settled, np.zeros(count, bool)])
 
     def keep(self, mask: np.ndarray) -> None:
-        self.times, self.xy, self.moving = self.times[mask], self.xy[mask], self.moving[mask]
+        self.times, self.xy, self.moving, self.settled = self.times[mask], self.xy[mask], self.moving[mask], self.settled[mask]
 
     def update(
         self,
@@ -62,4 +64,5 @@ class MotionStateBuffer:
         start = ~self.moving & (speed > moving_speed) & (disp > moving_displacement) & full
         stop = self.moving & (speed < stationary_speed) & (disp < stationary_displacement) & full
         self.moving = (self.moving | start) & ~stop
+        self.settled = ~self.moving & full & (disp < stationary_displacement)
         return self.moving

@@ -8,6 +8,9 @@ Per frame (``step``), in the caller's Cartesian frame with z up:
    the confirmed tracks still unmatched;
 3. update matched tracks (centre through the IMM, height, size and heading through small
    scalar filters), age the others (tentative tracks die quickly, confirmed ones coast);
+   tracks that stood still over the last motion window get a zero-velocity pseudo-measurement
+   (classes with ``still_speed_std``: a parked car's partly seen boxes jitter, and the filter
+   would read speed into the jitter and let the track drift while it coasts);
 4. start tentative tracks on unmatched detections scoring at least the birth score;
 5. update the moving / stationary flag with hysteresis.
 
@@ -234,6 +237,9 @@ class MultiObjectTracker:
 
         # 3. Update matched tracks, age the rest.
         self._update(t_idx, det_boxes[d_idx], det_score[d_idx])
+        still_std = self._param("still_speed_std")
+        still = np.flatnonzero(self.motion.settled & np.isfinite(still_std))
+        self.imm.hold_still(still, still_std[still])
         matched = np.zeros(len(self), bool)
         matched[t_idx] = True
         self.misses[~matched] += 1

@@ -91,3 +91,30 @@ def test_walker_who_stops_becomes_stationary_without_changing_id():
     assert len(set(ids)) == 1
     assert moving[25:40].all()
     assert not moving[-10:].any()
+
+
+def _parked_car_drift(config: TrackingConfig, seed: int) -> tuple[float, float]:
+    """A parked car whose detected centre jitters 0.3 m along its length (more or less of it
+    seen) for 3 s, then hidden for 1 s: the track's speed before the occlusion and how far its
+    coasting box drifted from the car by the end of it."""
+    tracker = MultiObjectTracker(config)
+    rng = np.random.default_rng(seed)
+    car = np.array([12.0, 4.0])
+    speed = drift = 0.0
+    for f in range(40):
+        dets = [] if f >= 30 else [_det(car + [rng.uniform(-0.3, 0.3), rng.normal(0, 0.05)])]
+        tracks = tracker.step(dets, 0.1 * f)
+        assert len(tracks) == 1
+        if f == 29:
+            speed = float(np.hypot(*tracks[0].velocity[:2]))
+        drift = float(np.hypot(*(tracks[0].box.center[:2] - car)))
+    return speed, drift
+
+
+def test_a_parked_car_with_jittering_boxes_does_not_pick_up_speed():
+    loose = TrackingConfig()
+    loose.car.still_speed_std = None
+    held = np.mean([_parked_car_drift(TrackingConfig(), seed) for seed in range(8)], axis=0)
+    free = np.mean([_parked_car_drift(loose, seed) for seed in range(8)], axis=0)
+    assert held[0] < 0.5 * free[0] and held[0] < TrackingConfig().stationary_speed
+    assert held[1] < 0.5 * free[1] and held[1] < 0.2
