@@ -26,6 +26,13 @@ _EYE2, _EYE5 = np.eye(2), np.eye(STATE_DIM)
 _ADJ_SIGN = np.array([[1.0, -1.0], [-1.0, 1.0]])  # adjugate of a 2x2 matrix: swap, transpose, sign
 
 
+def _inverse_2x2(S: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverses and determinants of a stack of 2x2 matrices ``S`` (..., 2, 2), in closed form."""
+    det = S[..., 0, 0] * S[..., 1, 1] - S[..., 0, 1] * S[..., 1, 0]
+    adj = np.multiply(np.swapaxes(S[..., ::-1, ::-1], -1, -2), _ADJ_SIGN, order="C")
+    return adj / det[..., None, None], det
+
+
 @dataclass(frozen=True)
 class MotionNoise:
     """Per-track noise parameters (arrays of shape (N,) so classes can differ)."""
@@ -219,9 +226,7 @@ class IMMFilter:
         R = (np.asarray(pos_std) ** 2)[:, None, None, None] * _EYE2
         S = P[..., :2, :2] + R  # (M, 2, 2, 2)
         nu = z[:, None, :] - x[..., :2]  # (M, 2, 2)
-        det = S[..., 0, 0] * S[..., 1, 1] - S[..., 0, 1] * S[..., 1, 0]
-        adj = np.multiply(np.swapaxes(S[..., ::-1, ::-1], -1, -2), _ADJ_SIGN, order="C")
-        Sinv = adj / det[..., None, None]
+        Sinv, det = _inverse_2x2(S)
         K = P[..., :, :2] @ Sinv  # (M, 2, 5, 2)
         self.x[idx] = x + np.einsum("nmab,nmb->nma", K, nu)
         IKH = _EYE5 - K @ _H
@@ -241,9 +246,7 @@ class IMMFilter:
         x, P = self.x[idx], self.P[idx]  # (M, 2, 5), (M, 2, 5, 5)
         R = (np.asarray(speed_std) ** 2)[:, None, None, None] * _EYE2
         S = P[..., 2:4, 2:4] + R
-        det = S[..., 0, 0] * S[..., 1, 1] - S[..., 0, 1] * S[..., 1, 0]
-        Sinv = np.multiply(np.swapaxes(S[..., ::-1, ::-1], -1, -2), _ADJ_SIGN) / det[..., None, None]
-        K = P[..., :, 2:4] @ Sinv  # (M, 2, 5, 2)
+        K = P[..., :, 2:4] @ _inverse_2x2(S)[0]  # (M, 2, 5, 2)
         self.x[idx] = x - np.einsum("nmab,nmb->nma", K, x[..., 2:4])
         IKH = _EYE5 - K @ _H_VELOCITY
         self.P[idx] = IKH @ P @ np.swapaxes(IKH, -1, -2) + K @ R @ np.swapaxes(K, -1, -2)
