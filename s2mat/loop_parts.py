@@ -171,7 +171,8 @@ class MappingHalf:
     holds the GIL, so the local-map update is only started once the next frame's map
     query is answered (or at its registration, when it asks none): it would stall the query's
     own Python work otherwise. The next frame's grouping of points into registration voxels
-    (which needs no mask) is queued at :meth:`begin`, behind the integration, so
+    (which needs no mask) is queued at :meth:`begin`, behind the integration (or, for a frame
+    begun before the last one was finished, at that :meth:`finish`), so
     :meth:`register` only does what depends on the mask. Whatever reads that state
     (:meth:`register`, :attr:`map`, :meth:`evidence`, :meth:`query`) waits for it first, so
     results are those of a sequential loop.

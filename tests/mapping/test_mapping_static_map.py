@@ -23,6 +23,15 @@ def _world(scan):
     return scan.points.astype(np.float64) @ scan.pose[:3, :3].T + scan.pose[:3, 3]
 
 
+EVIDENCE = ("keys", "hits", "free", "free_since_hit", "npts", "sums")  # the columns that make a map
+
+
+def _assert_same_voxels(a, b):
+    ta, tb = a.table(), b.table()
+    for name in EVIDENCE:
+        assert np.array_equal(getattr(ta, name), getattr(tb, name)), name
+
+
 def test_parked_box_that_leaves_is_carved_and_structure_is_kept(scans):
     smap = StaticMap(StaticMapConfig(), max_range=80.0)
     for i, scan in enumerate(scans):
@@ -68,17 +77,14 @@ def test_saved_map_continues_identically(scans, tmp_path):
     for scan in scans[13:]:
         a.integrate(scan.points, scan.pose)
         c.integrate(scan.points, scan.pose)
-    ta, tc = a.table(), c.table()
-    for name in ("keys", "hits", "free", "free_since_hit", "npts", "sums"):
-        assert np.array_equal(getattr(ta, name), getattr(tc, name)), name
+    _assert_same_voxels(a, c)
     assert np.array_equal(a.points(), c.points())
     assert np.array_equal(a.live_table().offsets, c.live_table().offsets)
 
 
 def _offsets_follow_the_centroids(smap):
-    for table in (smap.live_table(),):
-        expected = (table.centroids() - smap.anchor).astype(np.float32)
-        assert np.array_equal(table.offsets, expected)
+    table = smap.live_table()
+    assert np.array_equal(table.offsets, (table.centroids() - smap.anchor).astype(np.float32))
 
 
 def test_offsets_follow_the_centroids_and_a_moving_anchor_changes_no_decision(scans, monkeypatch):
@@ -169,9 +175,7 @@ def test_shards_change_no_evidence(scans):
     for scan in scans:
         for smap in (one, several):
             smap.integrate(scan.points, scan.pose, static_mask=scan.labels != 2)
-    ta, tb = one.table(), several.table()
-    for name in ("keys", "hits", "free", "free_since_hit", "npts", "sums"):
-        assert np.array_equal(getattr(ta, name), getattr(tb, name)), name
+    _assert_same_voxels(one, several)
     probe = np.concatenate([_world(s) for s in scans[::5]])
     for a, b in zip(one.evidence(probe), several.evidence(probe), strict=True):
         assert np.array_equal(a, b)
@@ -257,10 +261,8 @@ def test_thread_count_does_not_change_the_map(scans):
     for scan in scans:
         for smap in maps:
             smap.integrate(scan.points, scan.pose, scan.labels != 2)
-    one, three = (smap.table() for smap in maps)
-    assert len(one) >= 3 * 20_000  # enough voxels that the carve is split over three threads
-    for column in ("keys", "hits", "free", "free_since_hit", "npts", "sums"):
-        np.testing.assert_array_equal(getattr(one, column), getattr(three, column), err_msg=column)
+    assert len(maps[0]) >= 3 * 20_000  # enough voxels that the carve is split over three threads
+    _assert_same_voxels(*maps)
     probe = np.concatenate([_world(s) for s in scans[::10]]) + 0.37  # voxels seen, missed and new
     for query in ("free_counts", "occupied_counts"):
         np.testing.assert_array_equal(getattr(maps[0], query)(probe), getattr(maps[1], query)(probe), err_msg=query)
@@ -268,7 +270,7 @@ def test_thread_count_does_not_change_the_map(scans):
 
 def _state(smap):
     table = smap.table()
-    return [getattr(table, name).copy() for name in ("keys", "hits", "free", "free_since_hit", "npts", "sums")]
+    return [getattr(table, name).copy() for name in EVIDENCE]
 
 
 def test_observing_a_scan_changes_no_voxel_and_a_stale_observation_is_refused(scans):
