@@ -44,4 +44,4 @@ class StaticMapConfig(_Section):
     free_since_hit_ratio: float = Field(0.5, ge=0, description="A voxel is also carved when the free observations since its last hit reach this ratio of its hits (and misses_to_free): what stood long must be seen gone for a while.")
     max_range: float | None = Field(None, gt=0, description="Returns beyond this are not inserted; None takes the sensor's max range.")
     num_threads: int | None = Field(None, ge=1, description="Threads of the free-space tests (numpy releases the GIL); None: the machine's cores, at most 4.")
-    window_check_every: int = Field(10, ge=1, description="Frames between two window checks of a voxel (far voxels move into the archive). The voxels are split into this many shards (at most 16), which take their checks in turn, so each frame does a share of the work.")
+    window_check_every: int = Field(10, ge=1, description="Frames between two window checks of a voxel (far voxels move into the archive). The voxels are split into this many shards (at most four), which take their checks in turn at evenly spaced frames, so no frame rewrites the whole live map.")
