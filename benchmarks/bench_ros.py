@@ -15,7 +15,9 @@ script publishing and listening) against the machine's core time per input frame
 node by thread (main: the callbacks; s2mat-integrate: the map's background work; s2mat-map:
 its free-space tests; dds: Fast DDS); and, as the
 peer measured in the same run, the offline ``S2MAT.step`` time per frame on the
-same scans, with the ratio of the median latency to it.
+same scans, with the ratio of the median latency to it; and those numbers along the run, per
+window of frames (the static map's free-space test runs over its live voxels, which grow with
+the distance driven: a short run shows the start, not the steady state).
 
     .venv/bin/python benchmarks/bench_ros.py [--frames 40] [--columns N] [--rate 10] [--log FILE] [--large-data]
                                              [--set KEY=VALUE ...]
@@ -85,6 +87,25 @@ def budget_table(text: str) -> list[str]:
                        f"{med('map_wait'):.1f}; before the frame: decoded on arrival in {med('decode'):.1f} ms "
                        f"(while idle), queued {med('queued'):.1f} ms")
     return out
+
+
+def along_the_run(text: str, times: list[float], sent: dict[int, float], arrivals: dict[int, float],
+                  offline_ms: list[float], windows: int = 5) -> list[str]:
+    """Per window of consecutive input frames (``windows`` of them, at least 20 frames each):
+    clouds skipped, median latency to the track list and median offline step time."""
+    skipped = np.zeros(len(times), dtype=int)
+    for at in re.findall(r"\[mapping\]: skipped the cloud at ([0-9.]+) s", text):
+        skipped[int(np.argmin(np.abs(np.asarray(times) - float(at))))] += 1
+    stamps = [round(t * 1e9) for t in times]
+    size = max(20, -(-len(times) // windows))
+    rows = []
+    for lo in range(0, len(times), size):
+        hi = min(lo + size, len(times))
+        late = [(arrivals[s] - sent[s]) * 1e3 for s in stamps[lo:hi] if s in arrivals and s in sent]
+        latency = f"{np.median(late):4.0f} ms" if late else "   - "
+        rows.append(f"frames {lo + 1:4d}-{hi:4d}: skipped {int(skipped[lo:hi].sum()):3d}, latency median {latency}, "
+                    f"offline step median {np.median(offline_ms[lo:hi]):4.0f} ms")
+    return rows
 
 
 def _stat_fields(stat: Path) -> list[str] | None:
@@ -284,6 +305,9 @@ def main() -> None:
     print("  by thread: " + "; ".join(f"{node}: {', '.join(parts)}" for node, parts in by_node.items()))
     print("per-frame budget (median ms; frame = from its start in the node to its end there):")
     for row in budget_table(text):
+        print("  " + row)
+    print("along the run (the static map's live voxels grow with the distance driven):")
+    for row in along_the_run(text, [f.timestamp for f in frames], sent, arrivals, offline_ms):
         print("  " + row)
 
 
