@@ -113,15 +113,18 @@ class RangeImage:
         pixel += col
         limit = rng * np.float32(1.0 + margin_ratio)
         limit += np.float32(margin)
-        seen = nearest.take(pixel) > limit
-        if beam_radius is not None and single is not None and elevation is not None:
-            off = elevation.take(pixel)
-            off -= el
-            np.abs(off, out=off)
-            off *= rng
-            close = off <= np.float32(beam_radius)
-            close &= single.take(pixel) > limit
-            seen |= close
+        if beam_radius is None or single is None or elevation is None:
+            return nearest.take(pixel) > limit
+        # The pixel's own return is never nearer than its window's nearest: only points it lies
+        # behind (a few in a hundred of a map's voxels) take the two tests.
+        seen = single.take(pixel) > limit
+        rows = np.flatnonzero(seen)
+        pixel, limit = pixel.take(rows), limit.take(rows)
+        off = elevation.take(pixel)
+        off -= el.take(rows)
+        np.abs(off, out=off)
+        off *= rng.take(rows)
+        seen[rows] = (nearest.take(pixel) > limit) | (off <= np.float32(beam_radius))
         return seen
 
 

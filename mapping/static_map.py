@@ -208,13 +208,14 @@ class StaticMap:
         anchor_local = (rot @ self.anchor + sensor_T_world[:3, 3]).astype(np.float32)[:, None]
 
         def seen_in(table: int, rows: slice) -> np.ndarray:
-            # Nearly every live voxel is within range: testing them all and masking afterwards
-            # is cheaper than gathering the ones in range first.
+            # Nearly every live voxel is within range: testing them all, then the range of the
+            # few seen through, is cheaper than gathering the ones in range first.
             local = rot32 @ tables[table].offsets[rows].T  # (3, n) sensor frame, one row per axis
             local += anchor_local
-            seen = image.seen_through(local, cfg.range_margin, cfg.range_margin_ratio, self._beam_radius())
-            seen &= squared_norms(local.T) < np.float32(self.max_range**2)
-            return np.flatnonzero(seen) + rows.start
+            seen = np.flatnonzero(image.seen_through(local, cfg.range_margin, cfg.range_margin_ratio,
+                                                     self._beam_radius()))
+            seen = seen[squared_norms(local.take(seen, axis=1).T) < np.float32(self.max_range**2)]
+            return seen + rows.start
 
         parts = map_table_rows(seen_in, [len(table) for table in tables], self.threads)
         return [np.concatenate(rows) if rows else np.zeros(0, dtype=np.intp) for rows in parts]

@@ -1,11 +1,12 @@
-"""The range image's own array helpers against their slow, obvious definitions."""
+"""The range image's free-space test and array helpers against their slow, obvious definitions."""
 
 import numpy as np
 import pytest
+from raycast_scene import street_scans
 from scipy.ndimage import minimum_filter
 
 from mapping.geometry import transform32, transform32_columns
-from mapping.range_image import window_minimum
+from mapping.range_image import RangeImage, columns32, window_minimum
 
 
 @pytest.mark.parametrize("half", [0, 1, 2, 3])
@@ -31,3 +32,27 @@ def test_transform32_columns_is_transform32_per_axis():
     np.testing.assert_allclose(columns.T, transform32(points, sensor_T_world), atol=1e-4)
     exact = (points - pose[:3, 3]) @ pose[:3, :3]  # world -> sensor in float64
     np.testing.assert_allclose(columns.T, exact, atol=1e-3)
+
+
+def test_seen_through_is_the_window_test_or_the_beam_test():
+    # A point is seen through when its pixel window's nearest return, or the return of its own
+    # pixel's beam passing within the beam radius of it, lies beyond range + margin.
+    scan = street_scans(frames=1)[0]
+    image = RangeImage(scan.points, np.deg2rad(0.2), np.deg2rad(0.4), 1, beams=True)
+    rng = np.random.default_rng(3)
+    probe = scan.points[rng.integers(0, len(scan.points), 20_000)] * rng.uniform(0.3, 1.3, (20_000, 1))
+    probe[:, 2] += rng.normal(0.0, 0.1, 20_000)
+    xyz = columns32(probe)
+    margin, ratio, beam_radius = 0.3, 0.02, 0.025
+    seen = image.seen_through(xyz, margin, ratio, beam_radius)
+
+    row, col, distance, elevation = image._project(xyz)
+    row = np.clip(row - image.row0, -1, len(image.nearest))
+    inside = (row >= 0) & (row < len(image.nearest))
+    at = (np.clip(row, 0, len(image.nearest) - 1), col)
+    limit = distance * np.float32(1 + ratio) + np.float32(margin)
+    window = inside & (image.nearest[at] > limit)
+    beam = inside & (np.abs(image.elevation[at] - elevation) * distance <= beam_radius) & (image.single[at] > limit)
+    assert np.array_equal(seen, window | beam)
+    assert (window & ~beam).any() and (beam & ~window).any()  # both tests decide some points
+    assert np.array_equal(image.seen_through(xyz, margin, ratio), window)
