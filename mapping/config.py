@@ -19,7 +19,7 @@ class OdometryConfig(_Section):
     deskew: bool = Field(False, description="Correct motion distortion with per-point time when present.")
     max_iterations: int = Field(50, ge=1, description="Registration iterations per frame.")
     min_range: float = Field(0.0, ge=0, description="Returns closer than this are dropped before registration, metres.")
-    num_threads: int | None = Field(1, ge=1, description="Threads of the registration kernel; None: the machine's cores, at most 4. More than one is faster but not bit-reproducible (parallel sums), so 1 is the default.")
+    num_threads: int | None = Field(1, ge=1, description="Threads of the registration kernel; None: the machine's cores, at most 4. More than one is faster but not bit-reproducible (parallel sums), so 1 is the default. The point covariances it starts from are estimated on the machine's cores (at most 4) either way: each point's comes from its own neighbours, so they do not depend on the count.")
     min_points: int = Field(100, ge=1, description="Scans with fewer valid points are skipped.")
     max_time_gap: float = Field(1.0, gt=0, description="A larger gap between frames drops the constant-velocity guess, seconds.")
     map_update_every: int = Field(1, ge=1, description="Insert static points into the local map every this many frames.")

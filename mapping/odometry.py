@@ -54,6 +54,9 @@ class Odometry:
         self.max_range = float(max_range)
         self.voxel_size = self.config.voxel_size or self.max_range / 100.0
         self.threads = resolve_threads(self.config.num_threads)
+        # Each point's covariance comes from its own neighbours: the same on any number of
+        # threads, so the machine's cores estimate them whatever ``num_threads`` says.
+        self.covariance_threads = resolve_threads(None)
         self.local_map = LocalMap(self.voxel_size, self.config.local_map_horizon)
         self.threshold = AdaptiveThreshold(self.config.initial_threshold, self.config.min_motion_th,
                                            self.max_range)
@@ -207,8 +210,8 @@ class Odometry:
         points not in ``leave_out``."""
         cloud = small_gicp.PointCloud(voxels.centroids(leave_out))
         if cloud.size():
-            tree = small_gicp.KdTree(cloud, num_threads=self.threads)
-            small_gicp.estimate_covariances(cloud, tree, num_neighbors=10, num_threads=self.threads)
+            tree = small_gicp.KdTree(cloud, num_threads=self.covariance_threads)
+            small_gicp.estimate_covariances(cloud, tree, num_neighbors=10, num_threads=self.covariance_threads)
         return cloud
 
     def _align(self, voxels: ScanVoxels, mask: np.ndarray, guess: np.ndarray) -> tuple[np.ndarray, bool]:
