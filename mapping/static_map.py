@@ -160,7 +160,9 @@ class StaticMap:
         for shard, through, voxels in zip(self.shards, observation.seen[:-1], parts, strict=True):
             live[voxels] = self._observed(shard.live, through, hits.keys.take(voxels), hits.counts.take(voxels),
                                           hits.sums.take(voxels, axis=0))
-        live |= self._observed(self.added, observation.seen[-1], hits.keys, hits.counts, hits.sums)
+        rest = np.flatnonzero(~live)  # a voxel is in one live table at most
+        live[rest] = self._observed(self.added, observation.seen[-1], hits.keys.take(rest), hits.counts.take(rest),
+                                    hits.sums.take(rest, axis=0))
         self._insert(hits, ~live)
         self.history.append((np.linalg.inv(pose), observation.image))
         self.frames += 1
@@ -228,16 +230,18 @@ class StaticMap:
         (len(keys),) bool: the hits that were in the table."""
         rows = lookup(table.keys, keys)  # -1: not in the table
         old = rows >= 0
-        rows = rows[old]
+        rows = rows.compress(old)  # take and compress: several times faster than fancy indexing
         hit = np.zeros(len(table), dtype=bool)
         hit[rows] = True
-        idx = through[~hit.take(through)]
+        idx = through.compress(~hit.take(through))
         table.free[idx] += 1
         table.free_since_hit[idx] += 1
         table.hits[rows] += 1
         table.free_since_hit[rows] = 0
-        npts = table.npts[rows] + counts[old]
-        voxel_sums = table.sums[rows] + sums[old]
+        npts = table.npts.take(rows)
+        npts += counts.compress(old)
+        voxel_sums = table.sums.take(rows, axis=0)
+        voxel_sums += sums.compress(old, axis=0)
         table.npts[rows] = npts
         table.sums[rows] = voxel_sums
         table.offsets[rows] = self._offsets(voxel_sums, npts)
