@@ -5,13 +5,14 @@ ones included: the space in front of a car is still empty) and hits to the voxel
 *static* points (points the caller marks dynamic never enter). A voxel that was occupied and
 later seen through is carved: it stops counting as map. New voxels are also tested against a
 short history of recent scans, so a car that arrives where the road was seen empty is carved
-at once. Memory is bounded: voxels farther than ``live_radius`` from the sensor leave the
-live table for a frozen archive, which the exported map still contains.
+at once. The per-frame work is bounded: voxels farther than ``live_radius`` from the sensor
+leave the live tables for a frozen archive (:mod:`mapping.archive`), which the exported map
+still contains.
 
-Per-frame cost: the voxels are split by a hash of their key into a few ``shards`` (MAX_SHARDS,
-fewer when ``window_check_every`` is smaller), each with a sorted ``live`` table and an archive.
-New voxels go into one small sorted ``added`` table; a shard's window check moves its voxels
-from ``added`` into its ``live`` table and its far voxels into its archive. The shards take their
+Per-frame cost: the live voxels are split by a hash of their key into a few ``shards``
+(MAX_SHARDS, fewer when ``window_check_every`` is smaller), each a sorted live table. New voxels
+go into one small sorted ``added`` table; a shard's window check moves its voxels from ``added``
+into its live table and its far voxels into the archive. The shards take their
 window checks at evenly spaced frames, so every voxel is still checked every
 ``window_check_every`` frames, but a check rewrites a share of the live map, not all of it (no
 frame pays for the whole map at once). The free-space test of every live voxel reads its
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mapping.archive import Archive
 from mapping.config import StaticMapConfig
 from mapping.errors import ScanError
 from mapping.geometry import squared_norms, transform, transform32_columns
@@ -62,18 +64,6 @@ MAX_SHARDS = 4
 
 
 @dataclass
-class Shard:
-    """The voxels whose key hashes to one shard, live since its last window check or archived."""
-
-    live: VoxelTable
-    archive: VoxelTable
-
-    @classmethod
-    def empty(cls) -> Shard:
-        return cls(VoxelTable.empty(), VoxelTable.empty())
-
-
-@dataclass
 class Observation:
     """One scan as :meth:`StaticMap.observe` saw it, for :meth:`StaticMap.commit`."""
 
@@ -96,8 +86,11 @@ class StaticMap:
         self.config = config or StaticMapConfig()
         self.max_range = float(self.config.max_range or max_range)
         self.voxel_size = float(self.config.voxel_size)
-        self.shards = [Shard.empty() for _ in range(min(self.config.window_check_every, MAX_SHARDS))]
-        self.added = VoxelTable.empty()  # live voxels first hit since their shard's last window check
+        # Per shard, its live voxels up to its last window check; those first hit since then are
+        # in the added table, those gone beyond the live radius in the archive.
+        self.shards = [VoxelTable.empty() for _ in range(min(self.config.window_check_every, MAX_SHARDS))]
+        self.added = VoxelTable.empty()
+        self.archive = Archive()
         self.history: deque[tuple[np.ndarray, RangeImage]] = deque(maxlen=self.config.history_scans)
         self.frames = 0
         self.sensor_position = np.zeros(3)
@@ -158,7 +151,7 @@ class StaticMap:
         live = np.zeros(len(hits), dtype=bool)
         parts = split_by_shard(hits.keys, len(self.shards))
         for shard, through, voxels in zip(self.shards, observation.seen[:-1], parts, strict=True):
-            live[voxels] = self._observed(shard.live, through, hits.keys.take(voxels), hits.counts.take(voxels),
+            live[voxels] = self._observed(shard, through, hits.keys.take(voxels), hits.counts.take(voxels),
                                           hits.sums.take(voxels, axis=0))
         rest = np.flatnonzero(~live)  # a voxel is in one live table at most
         live[rest] = self._observed(self.added, observation.seen[-1], hits.keys.take(rest), hits.counts.take(rest),
@@ -188,10 +181,10 @@ class StaticMap:
 
     def _live_tables(self) -> list[VoxelTable]:
         """Every shard's live table, then the added table."""
-        return [shard.live for shard in self.shards] + [self.added]
+        return [*self.shards, self.added]
 
     def _tables(self) -> list[VoxelTable]:
-        return self._live_tables() + [shard.archive for shard in self.shards]
+        return self._live_tables() + self.archive.runs
 
     def _due(self) -> list[int]:
         """The shards whose window check falls on this frame: shard ``i`` of ``n`` at frame
@@ -259,21 +252,11 @@ class StaticMap:
         fresh.sums[:] = hits.sums[new]
         fresh.free[:] = self._history_free(fresh.centroids())
         # Voxels that come back into the live window resume their archived evidence.
-        for shard, voxels in zip(self.shards, split_by_shard(fresh.keys, len(self.shards)), strict=True):
-            if not len(shard.archive) or not len(voxels):
-                continue
-            back = lookup(shard.archive.keys, fresh.keys.take(voxels))
-            hit = back >= 0
-            if hit.any():
-                arch = shard.archive.take(back[hit])
-                rows = voxels[hit]
-                fresh.hits[rows] += arch.hits
-                fresh.free[rows] = arch.free
-                fresh.npts[rows] += arch.npts
-                fresh.sums[rows] += arch.sums
-                keep = np.ones(len(shard.archive), bool)
-                keep[back[hit]] = False
-                shard.archive = shard.archive.take(keep)
+        for rows, archived in self.archive.take_out(fresh.keys):
+            fresh.hits[rows] += archived.hits
+            fresh.free[rows] = archived.free
+            fresh.npts[rows] += archived.npts
+            fresh.sums[rows] += archived.sums
         fresh.offsets[:] = self._offsets(fresh.sums, fresh.npts)
         self.added = self.added.merged(fresh)
 
@@ -299,11 +282,11 @@ class StaticMap:
     def _update_window(self, numbers: Iterable[int]) -> None:
         """Window check of the shards ``numbers``: each one's added voxels join its live table,
         and its voxels beyond live_radius (or, when all of them are checked, over the voxel
-        budget) move into its archive. Each live column is gathered once."""
+        budget) move into the archive. Each live column is gathered once."""
         numbers = list(numbers)
         if not numbers:
             return
-        tables = [self.shards[i].live for i in numbers] + [self.added]
+        tables = [self.shards[i] for i in numbers] + [self.added]
         far = [self._beyond(table, self.config.live_radius) for table in tables]
         if len(numbers) == len(self.shards) and sum(int((~f).sum()) for f in far) > self.config.max_live_voxels:
             # The nearest max_live_voxels stay; the same rank over all tables as over their union.
@@ -317,12 +300,11 @@ class StaticMap:
         shard_of_added = shard_of(self.added.keys, len(self.shards))
         stays = np.ones(len(self.added), dtype=bool)
         for number, far_live in zip(numbers, far[:-1], strict=True):
-            shard = self.shards[number]
+            live = self.shards[number]
             joins = shard_of_added == number
             stays &= ~joins
-            leaving = shard.live.take(far_live).merged(self.added.take(joins & far_added))
-            shard.archive = shard.archive.merged(leaving)  # sorted runs, disjoint keys: no re-sort
-            shard.live = shard.live.merged(self.added.take(joins & ~far_added), keep=~far_live)
+            self.archive.add(live.take(far_live).merged(self.added.take(joins & far_added)))
+            self.shards[number] = live.merged(self.added.take(joins & ~far_added), keep=~far_live)
         self.added = self.added.take(stays)
 
     def _beyond(self, live: VoxelTable, radius: float) -> np.ndarray:
@@ -359,13 +341,16 @@ class StaticMap:
         ukeys, inverse = np.unique(keys, return_inverse=True)
         found = []
         places = [(self.added, np.arange(len(ukeys)))]
-        for shard, voxels in zip(self.shards, split_by_shard(ukeys, len(self.shards)), strict=True):
-            places += [(shard.live, voxels), (shard.archive, voxels)]
+        places += zip(self.shards, split_by_shard(ukeys, len(self.shards)), strict=True)
+        elsewhere = np.ones(len(ukeys), dtype=bool)  # not in a live table
         for table, voxels in places:
             rows = lookup(table.keys, ukeys.take(voxels))
             there = rows >= 0
             if there.any():
                 found.append((table, voxels[there], rows[there]))
+                elsewhere[voxels[there]] = False
+        rest = np.flatnonzero(elsewhere)  # a voxel is live or archived, not both
+        found += [(run, rest.take(voxels), rows) for run, voxels, rows in self.archive.find(ukeys.take(rest))]
         return ukeys, inverse.reshape(-1), found
 
     def _occupied(self, count: int, found: list[tuple[VoxelTable, np.ndarray, np.ndarray]]) -> np.ndarray:
@@ -418,16 +403,15 @@ class StaticMap:
 
     def archive_table(self) -> VoxelTable:
         """The archived voxels (frozen beyond the live window), sorted by key."""
-        return VoxelTable.concat([shard.archive for shard in self.shards])
+        return self.archive.table()
 
     def restore(self, live: VoxelTable, archive: VoxelTable) -> None:
         """Replace the voxels by the live and archived voxels of ``live`` and ``archive`` (any
         order; the live ones' offsets are set if the map has an anchor)."""
         self.added = VoxelTable.empty()
-        for attr, table in (("live", live), ("archive", archive)):
-            table = table.take(np.argsort(table.keys, kind="stable"))
-            for shard, rows in zip(self.shards, split_by_shard(table.keys, len(self.shards)), strict=True):
-                setattr(shard, attr, table.take(rows))
+        live = live.take(np.argsort(live.keys, kind="stable"))
+        self.shards = [live.take(rows) for rows in split_by_shard(live.keys, len(self.shards))]
+        self.archive = Archive(archive)
         self._revision += 1
         if self.anchor is not None:
             self.set_anchor(self.anchor)

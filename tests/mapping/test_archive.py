@@ -1,0 +1,52 @@
+"""The static map's archive: a few sorted runs that a window check adds to without rewriting them all."""
+
+import numpy as np
+
+from mapping.archive import MERGE_RATIO, Archive
+from mapping.voxel_table import VoxelTable
+
+
+def _voxels(keys):
+    table = VoxelTable.allocate(len(keys))
+    table.keys[:] = np.sort(keys)
+    table.hits[:] = table.keys % 7
+    table.sums[:] = table.keys[:, None] * 0.5
+    return table
+
+
+def test_checks_add_runs_without_rewriting_the_archive():
+    rng = np.random.default_rng(0)
+    keys = rng.permutation(200_000)
+    archive = Archive()
+    archive.add(_voxels(keys[:100_000]))  # what a long drive left behind
+    rewrites = 0  # of the largest run
+    for lo in range(100_000, 200_000, 2_000):  # fifty window checks of a few thousand voxels
+        first = archive.runs[0]
+        archive.add(_voxels(keys[lo:lo + 2_000]))
+        rewrites += archive.runs[0] is not first
+        sizes = [len(run) for run in archive.runs]
+        assert all(a > MERGE_RATIO * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
+    assert rewrites == 1  # once the new runs add up to half of it; a single table: fifty times
+    assert len(archive.runs) <= 1 + np.log2(100_000 / 2_000) + 1
+    table = archive.table()
+    assert np.array_equal(table.keys, np.arange(200_000))
+    assert np.array_equal(table.hits, table.keys % 7)
+    for run in archive.runs:
+        assert np.all(np.diff(run.keys) > 0)
+
+
+def test_voxels_taken_out_leave_the_archive_with_their_evidence():
+    rng = np.random.default_rng(1)
+    archive = Archive(_voxels(rng.permutation(5_000)))
+    archive.add(_voxels(np.arange(5_000, 6_000)))
+    wanted = np.array([5_500, 17, 99_999, 4_999, 5_000])
+    found = {}
+    for run, rows, at in archive.find(wanted):
+        for i, r in zip(rows, at, strict=True):
+            found[int(wanted[i])] = int(run.hits[r])
+    assert found == {k: k % 7 for k in (5_500, 17, 4_999, 5_000)}
+    taken = {int(wanted[i]): (int(v.keys[j]), int(v.hits[j])) for rows, v in archive.take_out(wanted)
+             for j, i in enumerate(rows)}
+    assert taken == {k: (k, k % 7) for k in (5_500, 17, 4_999, 5_000)}
+    assert len(archive) == 6_000 - 4 and not archive.find(wanted)
+    assert np.array_equal(Archive(archive.table()).table().keys, archive.table().keys)
