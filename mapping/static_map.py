@@ -342,14 +342,14 @@ class StaticMap:
         found = []
         places = [(self.added, np.arange(len(ukeys)))]
         places += zip(self.shards, split_by_shard(ukeys, len(self.shards)), strict=True)
-        elsewhere = np.ones(len(ukeys), dtype=bool)  # not in a live table
+        live = np.zeros(len(ukeys), dtype=bool)
         for table, voxels in places:
             rows = lookup(table.keys, ukeys.take(voxels))
             there = rows >= 0
             if there.any():
                 found.append((table, voxels[there], rows[there]))
-                elsewhere[voxels[there]] = False
-        rest = np.flatnonzero(elsewhere)  # a voxel is live or archived, not both
+                live[voxels[there]] = True
+        rest = np.flatnonzero(~live)  # a voxel is live or archived, not both
         found += [(run, rest.take(voxels), rows) for run, voxels, rows in self.archive.find(ukeys.take(rest))]
         return ukeys, inverse.reshape(-1), found
 
