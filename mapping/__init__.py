@@ -7,8 +7,9 @@ Modules, one concept each:
   correspondence threshold (``adaptive_threshold``); the local map (``local_map``) only
   receives points the caller marks static, via ``register`` then ``update_map``.
 - ``static_map``: :class:`~mapping.static_map.StaticMap`, voxel hits plus free-space evidence
-  from range-image visibility tests (``range_image``), carving, a live window and an archive
-  (split into shards by voxel key, which take their window checks in turn);
+  from range-image visibility tests (``range_image``), carving, a live window (split into
+  shards by voxel key, which take their window checks in turn) and an archive of sorted runs
+  (``archive``);
   ``free_counts`` / ``occupied_counts`` / ``voxel_size`` answer perception's map queries.
 - ``map_io``: atomic PLY + JSON sidecar save/load that continues identically.
 - ``voxel_keys``, ``voxel_table``, ``geometry``, ``preprocess``: small helpers; ``errors``.

@@ -151,11 +151,9 @@ class StaticMap:
         live = np.zeros(len(hits), dtype=bool)
         parts = split_by_shard(hits.keys, len(self.shards))
         for shard, through, voxels in zip(self.shards, observation.seen[:-1], parts, strict=True):
-            live[voxels] = self._observed(shard, through, hits.keys.take(voxels), hits.counts.take(voxels),
-                                          hits.sums.take(voxels, axis=0))
+            live[voxels] = self._observed(shard, through, hits, voxels)
         rest = np.flatnonzero(~live)  # a voxel is in one live table at most
-        live[rest] = self._observed(self.added, observation.seen[-1], hits.keys.take(rest), hits.counts.take(rest),
-                                    hits.sums.take(rest, axis=0))
+        live[rest] = self._observed(self.added, observation.seen[-1], hits, rest)
         self._insert(hits, ~live)
         self.history.append((np.linalg.inv(pose), observation.image))
         self.frames += 1
@@ -215,15 +213,15 @@ class StaticMap:
         parts = map_table_rows(seen_in, [len(table) for table in tables], self.threads)
         return [np.concatenate(rows) if rows else np.zeros(0, dtype=np.intp) for rows in parts]
 
-    def _observed(self, table: VoxelTable, through: np.ndarray, keys: np.ndarray, counts: np.ndarray,
-                  sums: np.ndarray) -> np.ndarray:
+    def _observed(self, table: VoxelTable, through: np.ndarray, hits: ScanVoxels, voxels: np.ndarray) -> np.ndarray:
         """Add a scan to the live table ``table``: free space in its rows ``through`` (those the
-        scan saw through) that the scan did not hit, and a hit in those it hit. The hits are
-        voxels with sorted ``keys``, their point ``counts`` and ``sums``. Returns
-        (len(keys),) bool: the hits that were in the table."""
-        rows = lookup(table.keys, keys)  # -1: not in the table
+        scan saw through) that the scan did not hit, and a hit in those it hit. The hits are the
+        voxels ``voxels`` (ascending indices into ``hits``). Returns (len(voxels),) bool: the
+        hits that were in the table."""
+        rows = lookup(table.keys, hits.keys.take(voxels))  # -1: not in the table
         old = rows >= 0
         rows = rows.compress(old)  # take and compress: several times faster than fancy indexing
+        voxels = voxels.compress(old)
         hit = np.zeros(len(table), dtype=bool)
         hit[rows] = True
         idx = through.compress(~hit.take(through))
@@ -232,9 +230,9 @@ class StaticMap:
         table.hits[rows] += 1
         table.free_since_hit[rows] = 0
         npts = table.npts.take(rows)
-        npts += counts.compress(old)
+        npts += hits.counts.take(voxels)
         voxel_sums = table.sums.take(rows, axis=0)
-        voxel_sums += sums.compress(old, axis=0)
+        voxel_sums += hits.sums.take(voxels, axis=0)
         table.npts[rows] = npts
         table.sums[rows] = voxel_sums
         table.offsets[rows] = self._offsets(voxel_sums, npts)
