@@ -2,7 +2,7 @@
 
 ``map.ply`` holds one vertex per voxel (live and archived): ``x y z`` the centroid (world
 frame, metres, float32, so any viewer opens it), the voxel index ``ix iy iz``, the evidence
-``hits free free_since_hit npts``, the exact point sums ``sx sy sz`` (float64), ``live`` and
+``hits free free_since_hit kept_from npts``, the exact point sums ``sx sy sz`` (float64), ``live`` and
 ``static`` (0/1, whether the map keeps the voxel). ``map.json`` records the format, voxel
 size, frame, configuration, counters and the anchor of the live voxels' float32 offsets
 (maps saved without it get a new anchor when mapping continues); ``map.history.npz`` keeps
@@ -30,13 +30,15 @@ from mapping.voxel_keys import pack, unpack
 from mapping.voxel_table import VoxelTable
 
 FORMAT = "s2mat-static-map"
-VERSION = 1
+VERSION = 2  # version 1 had no kept_from (read as 0: kept from the first frame)
 _FIELDS = [("x", "<f4", "float"), ("y", "<f4", "float"), ("z", "<f4", "float"),
            ("ix", "<i4", "int"), ("iy", "<i4", "int"), ("iz", "<i4", "int"),
            ("hits", "<i4", "int"), ("free", "<i4", "int"), ("free_since_hit", "<i4", "int"),
-           ("npts", "<i4", "int"), ("sx", "<f8", "double"), ("sy", "<f8", "double"),
+           ("kept_from", "<i4", "int"), ("npts", "<i4", "int"), ("sx", "<f8", "double"), ("sy", "<f8", "double"),
            ("sz", "<f8", "double"), ("live", "u1", "uchar"), ("static", "u1", "uchar")]
 _DTYPE = np.dtype([(name, fmt) for name, fmt, _ in _FIELDS])
+_DTYPE_V1 = np.dtype([(name, fmt) for name, fmt, _ in _FIELDS if name != "kept_from"])
+_COUNTS = ("hits", "free", "free_since_hit", "kept_from", "npts")
 
 
 def map_paths(path: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
@@ -74,7 +76,7 @@ def save_map(static_map: StaticMap, path: str | os.PathLike[str]) -> Path:
             rows[axis][sl] = cen[:, i]
             rows["i" + axis][sl] = idx[:, i]
             rows["s" + axis][sl] = table.sums[:, i]
-        for name in ("hits", "free", "free_since_hit", "npts"):
+        for name in _COUNTS:
             rows[name][sl] = getattr(table, name)
         rows["live"][sl] = live
         rows["static"][sl] = ~static_map.carved(table)
@@ -111,7 +113,7 @@ def save_map(static_map: StaticMap, path: str | os.PathLike[str]) -> Path:
     return ply
 
 
-def _read_ply(ply: Path) -> np.ndarray:
+def _read_ply(ply: Path, version: int) -> np.ndarray:
     with open(ply, "rb") as fh:
         lines = []
         while True:
@@ -125,14 +127,16 @@ def _read_ply(ply: Path) -> np.ndarray:
         data = fh.read()
     if not lines or lines[0] != "ply" or "format binary_little_endian 1.0" not in lines:
         raise MapFileError(f"{ply}: not a binary little-endian PLY file")
+    dtype = _DTYPE if version == VERSION else _DTYPE_V1
     props = [ln.split()[-1] for ln in lines if ln.startswith("property")]
-    if props != [name for name, _, _ in _FIELDS]:
-        raise MapFileError(f"{ply}: vertex properties {props} are not those of an s2mat static map")
+    if props != list(dtype.names):
+        raise MapFileError(f"{ply}: vertex properties {props} are not those of an s2mat static map "
+                           f"of version {version}")
     count = next((int(ln.split()[-1]) for ln in lines if ln.startswith("element vertex")), None)
-    if count is None or len(data) != count * _DTYPE.itemsize:
-        raise MapFileError(f"{ply}: expected {count} vertices of {_DTYPE.itemsize} bytes, "
+    if count is None or len(data) != count * dtype.itemsize:
+        raise MapFileError(f"{ply}: expected {count} vertices of {dtype.itemsize} bytes, "
                            f"file holds {len(data)} bytes")
-    return np.frombuffer(data, dtype=_DTYPE)
+    return np.frombuffer(data, dtype=dtype)
 
 
 def load_map(path: str | os.PathLike[str]) -> StaticMap:
@@ -145,8 +149,8 @@ def load_map(path: str | os.PathLike[str]) -> StaticMap:
         meta = json.loads(sidecar.read_text())
     except json.JSONDecodeError as exc:
         raise MapFileError(f"{sidecar}: sidecar is not valid JSON ({exc})") from None
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise MapFileError(f"{sidecar}: not an s2mat static map sidecar of version {VERSION}")
+    if meta.get("format") != FORMAT or meta.get("version") not in (1, VERSION):
+        raise MapFileError(f"{sidecar}: not an s2mat static map sidecar of version 1 to {VERSION}")
     try:
         config = StaticMapConfig.model_validate(meta["config"])
         static_map = StaticMap(config, float(meta["max_range"]))
@@ -156,14 +160,15 @@ def load_map(path: str | os.PathLike[str]) -> StaticMap:
         anchor = None if anchor is None else np.asarray(anchor, dtype=np.float64).reshape(3)
     except (KeyError, TypeError, ValueError) as exc:
         raise MapFileError(f"{sidecar}: missing or invalid field ({exc})") from None
-    rows = _read_ply(ply)
+    rows = _read_ply(ply, meta["version"])
     tables = []
     for live_flag in (1, 0):
         sel = rows[rows["live"] == live_flag]
         table = VoxelTable.allocate(len(sel))
         table.keys[:] = pack(np.stack([sel["ix"], sel["iy"], sel["iz"]], axis=1))
-        for name in ("hits", "free", "free_since_hit", "npts"):
-            getattr(table, name)[:] = sel[name]
+        for name in _COUNTS:
+            if name in sel.dtype.names:
+                getattr(table, name)[:] = sel[name]
         table.sums[:] = np.stack([sel["sx"], sel["sy"], sel["sz"]], axis=1)
         tables.append(table)
     static_map.anchor = anchor  # the live voxels' float32 offsets, as the saved map had them

@@ -222,6 +222,8 @@ class StaticMap:
         old = rows >= 0
         rows = rows.compress(old)  # take and compress: several times faster than fancy indexing
         voxels = voxels.compress(old)
+        carved = self._carved(table.hits.take(rows), table.free.take(rows), table.free_since_hit.take(rows))
+        table.kept_from[rows.compress(carved)] = self.frames
         hit = np.zeros(len(table), dtype=bool)
         hit[rows] = True
         idx = through.compress(~hit.take(through))
@@ -249,10 +251,12 @@ class StaticMap:
         fresh.npts[:] = hits.counts[new]
         fresh.sums[:] = hits.sums[new]
         fresh.free[:] = self._history_free(fresh.centroids())
+        fresh.kept_from[:] = self.frames
         # Voxels that come back into the live window resume their archived evidence.
         for rows, archived in self.archive.take_out(fresh.keys):
             fresh.hits[rows] += archived.hits
             fresh.free[rows] = archived.free
+            fresh.kept_from[rows] = np.where(self.carved(archived), self.frames, archived.kept_from)
             fresh.npts[rows] += archived.npts
             fresh.sums[rows] += archived.sums
         fresh.offsets[:] = self._offsets(fresh.sums, fresh.npts)
@@ -326,10 +330,12 @@ class StaticMap:
     # ------------------------------------------------------------------ queries
     def carved(self, table: VoxelTable) -> np.ndarray:
         """(M,) bool: voxels of ``table`` whose free-space evidence outweighs their hits."""
+        return self._carved(table.hits, table.free, table.free_since_hit)
+
+    def _carved(self, hits: np.ndarray, free: np.ndarray, free_since_hit: np.ndarray) -> np.ndarray:
         cfg = self.config
-        since = table.free_since_hit
-        return ((since >= cfg.misses_to_free) & (since >= cfg.free_since_hit_ratio * table.hits)) | (
-            (table.free >= cfg.misses_to_free) & (table.free >= cfg.free_ratio * table.hits))
+        return ((free_since_hit >= cfg.misses_to_free) & (free_since_hit >= cfg.free_since_hit_ratio * hits)) | (
+            (free >= cfg.misses_to_free) & (free >= cfg.free_ratio * hits))
 
     def _voxels_of(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[VoxelTable, np.ndarray, np.ndarray]]]:
         """The distinct voxels of (N, 3) world points: their keys, each point's voxel (index into
@@ -415,23 +421,22 @@ class StaticMap:
             self.set_anchor(self.anchor)
 
     def points(self) -> np.ndarray:
-        """(M, 3) float64 centroids of every kept voxel (live and archive), world frame."""
-        full = self.table()
-        return full.centroids()[~self.carved(full)]
+        """(M, 3) float64 centroids of every kept voxel (live and archive), world frame, in no
+        particular order."""
+        return self.kept_since(0)
 
-    def kept_since(self, known: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(keys, fresh)``: the sorted keys of every kept voxel (live and archive), and the (M, 3)
-        world-frame centroids of those among them not in the sorted keys ``known`` (for example
-        the ``keys`` of an earlier call: what the map gained since)."""
-        keys, fresh = [], []
+    def kept_since(self, frame: int) -> np.ndarray:
+        """(M, 3) world-frame centroids of the voxels (live and archive) kept since frame number
+        ``frame`` or later (``frames`` counts the scans added): new voxels, and voxels a hit made
+        kept again after they were carved. Called with the ``frames`` of an earlier call, it
+        gives what the map gained since, at the cost of one comparison per voxel."""
+        gained = []
         for table in self._tables():
-            rows = np.flatnonzero(~self.carved(table))
-            kept = table.keys[rows]
-            keys.append(kept)
-            fresh.append(table.take(rows[lookup(known, kept) < 0]).centroids())
-        merged = np.concatenate(keys)
-        merged.sort(kind="stable")  # sorted runs: merged, not re-sorted
-        return merged, np.concatenate(fresh)
+            rows = np.flatnonzero(table.kept_from >= frame)
+            carved = self._carved(table.hits.take(rows), table.free.take(rows), table.free_since_hit.take(rows))
+            rows = rows.compress(~carved)
+            gained.append(VoxelTable.mean(table.sums.take(rows, axis=0), table.npts.take(rows)))
+        return np.concatenate(gained) if gained else np.zeros((0, 3))
 
     def __len__(self) -> int:
         return sum(len(table) for table in self._tables())

@@ -12,8 +12,10 @@ class VoxelTable:
     """Per-voxel evidence, one row per voxel, rows sorted by ``keys``.
 
     ``hits``: scans that put a static point in the voxel (persistence); ``free``: scans that
-    saw through it; ``free_since_hit``: of those, the ones after its latest hit; ``npts`` and
-    ``sums`` (metres, world frame): points inserted, for the centroid. ``offsets``: the
+    saw through it; ``free_since_hit``: of those, the ones after its latest hit;
+    ``kept_from``: the frame from which the voxel is kept, if it is (its first hit, or the
+    latest hit that found it carved; the owner numbers the frames); ``npts`` and ``sums``
+    (metres, world frame): points inserted, for the centroid. ``offsets``: the
     centroid minus an anchor point the owner chooses, in float32 (the per-frame free-space
     tests read it); tables start it at zero and the owner keeps it up to date where it reads
     it (the static map: in its live tables, not in the archive).
@@ -23,6 +25,7 @@ class VoxelTable:
     hits: np.ndarray
     free: np.ndarray
     free_since_hit: np.ndarray
+    kept_from: np.ndarray
     npts: np.ndarray
     sums: np.ndarray
     offsets: np.ndarray
@@ -34,7 +37,7 @@ class VoxelTable:
     @classmethod
     def allocate(cls, n: int) -> VoxelTable:
         z = np.zeros(n, dtype=np.int32)
-        return cls(np.zeros(n, dtype=np.int64), z.copy(), z.copy(), z.copy(), z.copy(),
+        return cls(np.zeros(n, dtype=np.int64), z.copy(), z.copy(), z.copy(), z.copy(), z.copy(),
                    np.zeros((n, 3), dtype=np.float64), np.zeros((n, 3), dtype=np.float32))
 
     def __len__(self) -> int:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from raycast_scene import street_scans
 
+from mapping import map_io
 from mapping.config import StaticMapConfig
 from mapping.errors import MapFileError
 from mapping.static_map import StaticMap
@@ -23,13 +24,18 @@ def _world(scan):
     return scan.points.astype(np.float64) @ scan.pose[:3, :3].T + scan.pose[:3, 3]
 
 
-EVIDENCE = ("keys", "hits", "free", "free_since_hit", "npts", "sums")  # the columns that make a map
+EVIDENCE = ("keys", "hits", "free", "free_since_hit", "kept_from", "npts", "sums")  # the columns that make a map
 
 
 def _assert_same_voxels(a, b):
     ta, tb = a.table(), b.table()
     for name in EVIDENCE:
         assert np.array_equal(getattr(ta, name), getattr(tb, name)), name
+
+
+def _rows(points):
+    """The (N, 3) rows of ``points`` in lexicographic order (``points()`` has no particular order)."""
+    return points[np.lexsort(points.T[::-1])]
 
 
 def test_parked_box_that_leaves_is_carved_and_structure_is_kept(scans):
@@ -78,7 +84,7 @@ def test_saved_map_continues_identically(scans, tmp_path):
         a.integrate(scan.points, scan.pose)
         c.integrate(scan.points, scan.pose)
     _assert_same_voxels(a, c)
-    assert np.array_equal(a.points(), c.points())
+    assert np.array_equal(_rows(a.points()), _rows(c.points()))
     assert np.array_equal(a.live_table().offsets, c.live_table().offsets)
 
 
@@ -125,6 +131,25 @@ def test_a_map_saved_without_an_anchor_continues(scans, tmp_path):
     _offsets_follow_the_centroids(c)
     ta, tc = a.table(), c.table()
     assert np.array_equal(ta.keys, tc.keys) and np.array_equal(a.carved(ta), c.carved(tc))
+
+
+def test_a_map_of_version_1_loads_kept_from_the_first_frame(scans, tmp_path):
+    from numpy.lib import recfunctions
+
+    a = StaticMap(StaticMapConfig(), max_range=80.0)
+    for scan in scans[:10]:
+        a.integrate(scan.points, scan.pose)
+    path = a.save(tmp_path / "map")
+    header, body = path.read_bytes().split(b"end_header\n", 1)
+    rows = recfunctions.drop_fields(np.frombuffer(body, dtype=map_io._DTYPE), "kept_from", usemask=False)
+    path.write_bytes(header.replace(b"property int kept_from\n", b"") + b"end_header\n" + rows.tobytes())
+    sidecar = path.with_suffix(".json")
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "version": 1}))
+    c = StaticMap.load(path)
+    ta, tc = a.table(), c.table()
+    assert (tc.kept_from == 0).all() and (ta.kept_from > 0).any()
+    assert np.array_equal(ta.keys, tc.keys) and np.array_equal(ta.hits, tc.hits)
+    assert np.array_equal(_rows(c.kept_since(0)), _rows(a.points()))
 
 
 def test_loading_a_damaged_map_names_the_file(scans, tmp_path):
@@ -202,20 +227,31 @@ def test_voxel_budget_keeps_the_nearest_voxels_of_every_shard(scans):
 
 
 def test_kept_since_gives_what_the_map_gained(scans):
+    """``kept_since(mark)``: the voxels kept now that, at some frame since ``mark``, were not
+    (new, or carved then hit again)."""
     smap = StaticMap(StaticMapConfig(live_radius=15.0, window_check_every=1), max_range=80.0)
     for scan in scans[:5]:
         smap.integrate(scan.points, scan.pose)
-    keys, fresh = smap.kept_since(np.zeros(0, dtype=np.int64))
-    assert np.array_equal(np.sort(fresh, axis=0), np.sort(smap.points(), axis=0))
+    assert np.array_equal(_rows(smap.kept_since(0)), _rows(smap.points()))
+    mark = smap.frames
+
+    def kept_keys():
+        table = smap.table()
+        return table.keys[~smap.carved(table)]
+
+    kept_before = []
     for scan in scans[5:20]:  # the box leaves (carved voxels) and voxels move to the archive
+        kept_before.append(kept_keys())
         smap.integrate(scan.points, scan.pose)
-    later, gained = smap.kept_since(keys)
     table = smap.table()
     kept = ~smap.carved(table)
-    assert len(smap.archive_table()) > 0 and np.array_equal(later, table.keys[kept])
-    expected = table.centroids()[kept & ~np.isin(table.keys, keys)]
-    assert 0 < len(gained) < len(later)
-    assert np.array_equal(np.sort(gained, axis=0), np.sort(expected, axis=0))
+    always = np.logical_and.reduce([np.isin(table.keys, keys) for keys in kept_before])
+    expected = table.centroids()[kept & ~always]
+    gained = smap.kept_since(mark)
+    assert len(smap.archive_table()) > 0 and 0 < len(gained) < kept.sum()
+    assert np.array_equal(_rows(gained), _rows(expected))
+    assert np.isin(table.keys[kept & ~always], kept_before[0]).any()  # kept at the mark, carved, hit again
+    assert len(smap.kept_since(smap.frames)) == 0
 
 
 def test_static_map_answers_the_perception_map_query(scans):

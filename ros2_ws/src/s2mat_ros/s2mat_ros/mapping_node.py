@@ -90,7 +90,7 @@ class MappingNode(Node):
         self.stats = {"received": 0, "malformed": 0, "skipped": 0, "processed": 0, "aborted": 0, "resets": 0,
                       "overlapped": 0}
         self.path = Path()
-        self._published_keys = np.zeros(0, dtype=np.int64)
+        self._published_frame = 0  # the map's frame count at the last map update
         self._last_update: float | None = None
         self._last_full: float | None = None
         self._last_path: float | None = None
@@ -177,7 +177,7 @@ class MappingNode(Node):
     def _on_reset(self, stamp: Any) -> None:
         self.stats["resets"] += 1
         self.path = Path()
-        self._published_keys = np.zeros(0, dtype=np.int64)
+        self._published_frame = 0  # the map's frame count at the last map update
         self._last_update = self._last_full = self._last_path = None
         self._due = None
         header = Header(stamp=stamp, frame_id=self.world_frame)
@@ -329,7 +329,8 @@ class MappingNode(Node):
         static_map = self.half.map
         header = Header(stamp=stamp, frame_id=self.world_frame)
         if due_update:
-            self._published_keys, fresh = static_map.kept_since(self._published_keys)
+            fresh = static_map.kept_since(self._published_frame)
+            self._published_frame = static_map.frames
             self.pub_updates.publish(outputs.cloud(header, fresh))
             self._last_update = t
         if due_full:
