@@ -30,6 +30,13 @@ class Archive:
     def __len__(self) -> int:
         return sum(len(run) for run in self.runs)
 
+    def copy(self) -> Archive:
+        """An archive with the same runs, which changes to this one do not touch (runs are
+        never changed in place: they are shared)."""
+        out = Archive()
+        out.runs = list(self.runs)
+        return out
+
     def add(self, table: VoxelTable) -> None:
         """Archive the voxels of ``table`` (sorted keys, none archived already)."""
         if not len(table):

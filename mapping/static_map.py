@@ -409,6 +409,21 @@ class StaticMap:
         """The archived voxels (frozen beyond the live window), sorted by key."""
         return self.archive.table()
 
+    def snapshot(self) -> StaticMap:
+        """A copy of the map that later scans leave as it is, to read on another thread while
+        mapping goes on (for example to publish the whole map). Only the live tables are copied
+        (a few milliseconds for a full live window): the archive's runs and the history's range
+        images are never changed in place, so the copy shares them."""
+        copy = StaticMap.__new__(StaticMap)
+        copy.__dict__.update(self.__dict__)
+        copy.shards = [table.copy() for table in self.shards]
+        copy.added = self.added.copy()
+        copy.archive = self.archive.copy()
+        copy.history = self.history.copy()
+        copy.sensor_position = self.sensor_position.copy()
+        copy.anchor = None if self.anchor is None else self.anchor.copy()
+        return copy
+
     def restore(self, live: VoxelTable, archive: VoxelTable) -> None:
         """Replace the voxels by the live and archived voxels of ``live`` and ``archive`` (any
         order; the live ones' offsets are set if the map has an anchor)."""

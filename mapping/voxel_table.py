@@ -50,6 +50,9 @@ class VoxelTable:
             return VoxelTable(**{f.name: getattr(self, f.name).compress(index, axis=0) for f in fields(self)})
         return VoxelTable(**{f.name: getattr(self, f.name).take(index, axis=0) for f in fields(self)})
 
+    def copy(self) -> VoxelTable:
+        return VoxelTable(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
+
     def centroids(self, rows: slice = slice(None)) -> np.ndarray:
         """(M, 3) mean of the points inserted in each voxel (of ``rows``), world frame, metres."""
         return self.mean(self.sums[rows], self.npts[rows])

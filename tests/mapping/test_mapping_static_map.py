@@ -254,6 +254,20 @@ def test_kept_since_gives_what_the_map_gained(scans):
     assert len(smap.kept_since(smap.frames)) == 0
 
 
+def test_a_snapshot_stays_as_the_map_was(scans):
+    smap = StaticMap(StaticMapConfig(live_radius=15.0, window_check_every=2), max_range=80.0)
+    for scan in scans[:8]:
+        smap.integrate(scan.points, scan.pose)
+    then, points = smap.table(), smap.points()
+    snapshot = smap.snapshot()
+    for scan in scans[8:20]:  # the box leaves, window checks archive voxels and merge runs
+        smap.integrate(scan.points, scan.pose)
+    assert len(smap) != len(then)
+    for name in EVIDENCE:
+        assert np.array_equal(getattr(snapshot.table(), name), getattr(then, name)), name
+    assert np.array_equal(_rows(snapshot.points()), _rows(points))
+
+
 def test_static_map_answers_the_perception_map_query(scans):
     from perception.map_query import MapQuery
 

@@ -4,7 +4,9 @@ Subscribes: the input ``PointCloud2`` (sensor-data QoS) and the perception node'
 Publishes: ``/s2mat/odometry`` (``nav_msgs/Odometry``), ``/s2mat/path`` (``nav_msgs/Path``),
 ``/s2mat/static_map/updates`` (voxels new since the last update, every ``map_update_period`` s
 of input time) and ``/s2mat/static_map`` (every kept voxel, every ``map_full_period`` s), both
-reliable + transient-local. All stamps are the input cloud's.
+reliable + transient-local. All stamps are the input cloud's. The whole map grows with the
+distance driven: the node takes a snapshot of it (a copy of the live voxels, a few milliseconds)
+and a thread of its own turns that into the message and publishes it, so frames go on meanwhile.
 
 Clouds are decoded as they arrive (the single-threaded executor runs that callback only while
 no frame work is running, i.e. while this node waits for the perception node) and queued. The perception node gets the frame's preprocessed points from here
@@ -19,6 +21,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +34,8 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
 from std_msgs.msg import Header
 
-from mapping.parallel import MAX_THREADS
+from mapping.parallel import MAX_THREADS, name_os_thread
+from mapping.static_map import StaticMap
 from s2mat.config import S2MATConfig
 from s2mat.errors import PointCloud2Error
 from s2mat.loop_parts import FrameStart, MappingHalf
@@ -93,6 +97,9 @@ class MappingNode(Node):
         self._published_frame = 0  # the map's frame count at the last map update
         self._last_update: float | None = None
         self._last_full: float | None = None
+        self._snapshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2mat-snapshot",
+                                             initializer=name_os_thread)
+        self._snapshot: Future | None = None  # the whole map being published
         self._last_path: float | None = None
         self._due: tuple[Any, float] | None = None  # (stamp, seconds) of the last finished frame, to publish
         self._timing = bool(self.settings["timing_log"])
@@ -177,9 +184,10 @@ class MappingNode(Node):
     def _on_reset(self, stamp: Any) -> None:
         self.stats["resets"] += 1
         self.path = Path()
-        self._published_frame = 0  # the map's frame count at the last map update
+        self._published_frame = 0
         self._last_update = self._last_full = self._last_path = None
         self._due = None
+        self._settle_snapshot()  # the old map must not follow the empty one
         header = Header(stamp=stamp, frame_id=self.world_frame)
         self.pub_map.publish(outputs.cloud(header, np.zeros((0, 3))))
 
@@ -333,9 +341,26 @@ class MappingNode(Node):
             self._published_frame = static_map.frames
             self.pub_updates.publish(outputs.cloud(header, fresh))
             self._last_update = t
-        if due_full:
-            self.pub_map.publish(outputs.cloud(header, static_map.points()))
+        if due_full and (self._snapshot is None or self._snapshot.done()):  # else at a later frame
+            self._snapshot = self._snapshots.submit(self._publish_whole, header, static_map.snapshot())
             self._last_full = t
+
+    def _publish_whole(self, header: Header, snapshot: StaticMap) -> None:
+        """Publish every kept voxel of ``snapshot`` (on the snapshot thread)."""
+        try:
+            self.pub_map.publish(outputs.cloud(header, snapshot.points()))
+        except Exception as exc:  # noqa: BLE001
+            self.get_logger().error(f"publishing the whole map failed: {exc}")
+
+    def _settle_snapshot(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.result()
+            self._snapshot = None
+
+    def destroy_node(self) -> None:
+        self._settle_snapshot()
+        self._snapshots.shutdown()
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> None:
