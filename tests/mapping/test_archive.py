@@ -2,7 +2,9 @@
 
 import numpy as np
 
+from mapping import archive as archive_module
 from mapping.archive import MERGE_RATIO, Archive
+from mapping.voxel_keys import lookup, pack
 from mapping.voxel_table import VoxelTable
 
 
@@ -14,7 +16,8 @@ def _voxels(keys):
     return table
 
 
-def test_checks_add_runs_without_rewriting_the_archive():
+def test_checks_add_runs_without_rewriting_the_archive(monkeypatch):
+    monkeypatch.setattr(archive_module, "MAX_RUN", 10**9)  # no run is full here
     rng = np.random.default_rng(0)
     keys = rng.permutation(200_000)
     archive = Archive()
@@ -50,3 +53,29 @@ def test_voxels_taken_out_leave_the_archive_with_their_evidence():
     assert taken == {k: (k, k % 7) for k in (5_500, 17, 4_999, 5_000)}
     assert len(archive) == 6_000 - 4 and not archive.find(wanted)
     assert np.array_equal(Archive(archive.table()).table().keys, archive.table().keys)
+
+
+def test_full_runs_take_no_merge_and_queries_search_only_the_runs_near_them(monkeypatch):
+    monkeypatch.setattr(archive_module, "MAX_RUN", 4_000)
+    searched = []
+    monkeypatch.setattr(archive_module, "lookup", lambda keys, wanted: searched.append(len(keys)) or lookup(keys, wanted))
+    # A drive along x: each window check archives the voxels left 100 voxels behind.
+    rng = np.random.default_rng(2)
+    index = np.stack([np.repeat(np.arange(400), 100), rng.integers(-50, 50, 40_000), rng.integers(-5, 20, 40_000)], axis=1)
+    keys = np.unique(pack(index))
+    x = (keys >> 42) - (1 << 20)
+    archive = Archive()
+    for step in range(0, 400, 4):
+        archive.add(_voxels(keys[(x >= step) & (x < step + 4)]))
+    sizes = [len(run) for run in archive.runs]
+    assert max(sizes) <= 4_000 and len(sizes) >= len(keys) // 4_000
+    assert np.array_equal(archive.table().keys, keys)
+    searched.clear()
+    near = keys[x >= 390]  # where the drive is now, and a voxel at its start
+    wanted = np.concatenate([keys[:1], near, pack(np.array([[395, 60, 0]]))])
+    found = np.zeros(len(wanted), dtype=bool)
+    for run, rows, at in archive.find(wanted):
+        assert np.array_equal(run.keys[at], wanted[rows])
+        found[rows] = True
+    assert found[:-1].all() and not found[-1]
+    assert len(searched) <= 4 < len(archive.runs)  # the first run, and the last two or three
