@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -445,13 +445,17 @@ class StaticMap:
         ``frame`` or later (``frames`` counts the scans added): new voxels, and voxels a hit made
         kept again after they were carved. Called with the ``frames`` of an earlier call, it
         gives what the map gained since, at the cost of one comparison per voxel."""
-        gained = []
+        parts = list(self.kept_parts(frame))
+        return np.concatenate(parts) if parts else np.zeros((0, 3))
+
+    def kept_parts(self, frame: int) -> Iterator[np.ndarray]:
+        """:meth:`kept_since` in parts, one voxel table at a time (each a few milliseconds), for
+        work that pauses between them."""
         for table in self._tables():
             rows = np.flatnonzero(table.kept_from >= frame)
             carved = self._carved(table.hits.take(rows), table.free.take(rows), table.free_since_hit.take(rows))
             rows = rows.compress(~carved)
-            gained.append(VoxelTable.mean(table.sums.take(rows, axis=0), table.npts.take(rows)))
-        return np.concatenate(gained) if gained else np.zeros((0, 3))
+            yield VoxelTable.mean(table.sums.take(rows, axis=0), table.npts.take(rows))
 
     def __len__(self) -> int:
         return sum(len(table) for table in self._tables())
