@@ -27,7 +27,6 @@ from collections import OrderedDict, deque
 from typing import Any
 
 import numpy as np
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -39,7 +38,7 @@ from s2mat.annotate import TrackAnnotator, assign_box_points, track_from_record
 from s2mat.types import CameraModel, Frame
 from s2mat_ros import wire
 from s2mat_ros.frames import guarded
-from s2mat_ros.params import ANNOTATOR_SETTINGS, declare_config
+from s2mat_ros.params import ANNOTATOR_SETTINGS, declare_config, declare_settings
 
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 ANNOTATIONS_TOPIC = "/s2mat/annotations"
@@ -73,9 +72,7 @@ class AnnotatorNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("annotator", **kwargs)
-        dynamic = ParameterDescriptor(dynamic_typing=True)
-        self.settings = {key: self.declare_parameter(key, default, dynamic).value
-                         for key, default in ANNOTATOR_SETTINGS.items()}
+        self.settings = declare_settings(self, ANNOTATOR_SETTINGS)
         self.config = declare_config(self)
         self.annotator = TrackAnnotator(self.config.annotator)
         self.camera_T_lidar = self._extrinsic(self.settings["camera_T_lidar"])

@@ -377,8 +377,9 @@ class MappingNode(Node):
             self._snapshot = None
 
     def destroy_node(self) -> None:
-        self._settle_snapshot()
-        self._snapshots.shutdown()
+        if hasattr(self, "_snapshots"):  # not when the node failed to start
+            self._settle_snapshot()
+            self._snapshots.shutdown()
         super().destroy_node()
 
 

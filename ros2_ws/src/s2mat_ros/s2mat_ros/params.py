@@ -45,9 +45,26 @@ ANNOTATOR_SETTINGS: dict[str, Any] = {
 }
 
 
-def declare_settings(node: Node) -> dict[str, Any]:
-    """Declare the node settings and return their values."""
-    return {key: node.declare_parameter(key, default).value for key, default in NODE_SETTINGS.items()}
+def declare_settings(node: Node, defaults: dict[str, Any] = NODE_SETTINGS) -> dict[str, Any]:
+    """Declare the node settings ``defaults`` and return their values (see :func:`setting`).
+    Raises ``ConfigError``."""
+    dynamic = ParameterDescriptor(dynamic_typing=True)
+    return {key: setting(key, node.declare_parameter(key, default, dynamic).value, default)
+            for key, default in defaults.items()}
+
+
+def setting(key: str, value: Any, default: Any) -> Any:
+    """``value`` of the node setting ``key`` as the type of its ``default``: a whole number
+    where a decimal one is expected (``map_full_period: 30``) is taken as one. Raises
+    ``ConfigError`` naming the setting for any other type."""
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, list) and isinstance(value, list):
+        if all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+            return [float(v) for v in value]
+    elif type(value) is type(default):
+        return value
+    raise ConfigError(f"setting {key!r} must be {type(default).__name__} like its default {default!r}, got {value!r}")
 
 
 def declare_config(node: Node) -> S2MATConfig:
@@ -84,6 +101,11 @@ def check_params_file(path: str | Path) -> dict[str, Any]:
             raise ConfigError(f"parameters file {path}: {name!r} has no 'ros__parameters' mapping")
         walk("", section["ros__parameters"])
     settings = {k: v for k, v in values.items() if k in NODE_SETTINGS or k in ANNOTATOR_SETTINGS}
+    for key, value in settings.items():
+        try:
+            setting(key, value, {**NODE_SETTINGS, **ANNOTATOR_SETTINGS}[key])
+        except ConfigError as exc:
+            raise ConfigError(f"parameters file {path}: {exc}") from None
     known = flatten(S2MATConfig())
     unknown = sorted(k for k in values if k not in NODE_SETTINGS and k not in ANNOTATOR_SETTINGS
                      and k not in known and k != "use_sim_time")

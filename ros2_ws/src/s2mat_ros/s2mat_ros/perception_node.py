@@ -103,8 +103,9 @@ class PerceptionNode(Node):
             self.inbox_executor.spin_once(timeout_sec=min(left, 0.1))
 
     def destroy_node(self) -> None:
-        self.inbox_executor.shutdown()
-        self.inbox.destroy_node()
+        if hasattr(self, "inbox_executor"):  # not when the node failed to start
+            self.inbox_executor.shutdown()
+            self.inbox.destroy_node()
         super().destroy_node()
 
     # ------------------------------------------------------------------ one frame
