@@ -222,8 +222,7 @@ class StaticMap:
         old = rows >= 0
         rows = rows.compress(old)  # take and compress: several times faster than fancy indexing
         voxels = voxels.compress(old)
-        carved = self._carved(table.hits.take(rows), table.free.take(rows), table.free_since_hit.take(rows))
-        table.kept_from[rows.compress(carved)] = self.frames
+        table.kept_from[rows.compress(self.carved(table, rows))] = self.frames
         hit = np.zeros(len(table), dtype=bool)
         hit[rows] = True
         idx = through.compress(~hit.take(through))
@@ -328,11 +327,12 @@ class StaticMap:
         return far
 
     # ------------------------------------------------------------------ queries
-    def carved(self, table: VoxelTable) -> np.ndarray:
-        """(M,) bool: voxels of ``table`` whose free-space evidence outweighs their hits."""
-        return self._carved(table.hits, table.free, table.free_since_hit)
-
-    def _carved(self, hits: np.ndarray, free: np.ndarray, free_since_hit: np.ndarray) -> np.ndarray:
+    def carved(self, table: VoxelTable, rows: np.ndarray | None = None) -> np.ndarray:
+        """(M,) bool: voxels of ``table`` (its ``rows`` if given) whose free-space evidence
+        outweighs their hits."""
+        hits, free, free_since_hit = table.hits, table.free, table.free_since_hit
+        if rows is not None:
+            hits, free, free_since_hit = hits.take(rows), free.take(rows), free_since_hit.take(rows)
         cfg = self.config
         return ((free_since_hit >= cfg.misses_to_free) & (free_since_hit >= cfg.free_since_hit_ratio * hits)) | (
             (free >= cfg.misses_to_free) & (free >= cfg.free_ratio * hits))
@@ -445,16 +445,14 @@ class StaticMap:
         ``frame`` or later (``frames`` counts the scans added): new voxels, and voxels a hit made
         kept again after they were carved. Called with the ``frames`` of an earlier call, it
         gives what the map gained since, at the cost of one comparison per voxel."""
-        parts = list(self.kept_parts(frame))
-        return np.concatenate(parts) if parts else np.zeros((0, 3))
+        return np.concatenate(list(self.kept_parts(frame)))
 
     def kept_parts(self, frame: int) -> Iterator[np.ndarray]:
-        """:meth:`kept_since` in parts, one voxel table at a time (each a few milliseconds), for
-        work that pauses between them."""
+        """:meth:`kept_since` in parts, one voxel table at a time (each a few milliseconds; there
+        is always a live one), for work that pauses between them."""
         for table in self._tables():
             rows = np.flatnonzero(table.kept_from >= frame)
-            carved = self._carved(table.hits.take(rows), table.free.take(rows), table.free_since_hit.take(rows))
-            rows = rows.compress(~carved)
+            rows = rows.compress(~self.carved(table, rows))
             yield VoxelTable.mean(table.sums.take(rows, axis=0), table.npts.take(rows))
 
     def __len__(self) -> int:

@@ -355,16 +355,13 @@ class MappingNode(Node):
         """Publish every kept voxel of ``snapshot`` (on the snapshot thread). It pauses after each
         part of the map, so it takes at most SNAPSHOT_SHARE of a core from the frames."""
         try:
-            parts, voxels = [], snapshot.kept_parts(0)
-            while True:
-                start = time.perf_counter()
-                part = next(voxels, None)
-                if part is None:
-                    break
+            parts, start = [], time.perf_counter()
+            for part in snapshot.kept_parts(0):
                 parts.append(part.astype(np.float32))
                 if self._stop_snapshot.wait((time.perf_counter() - start) * (1 / SNAPSHOT_SHARE - 1)):
                     return  # dropped: a reset, or the node stops
-            self.pub_map.publish(outputs.cloud(header, np.concatenate(parts) if parts else np.zeros((0, 3))))
+                start = time.perf_counter()
+            self.pub_map.publish(outputs.cloud(header, np.concatenate(parts)))
         except Exception as exc:  # noqa: BLE001
             self.get_logger().error(f"publishing the whole map failed: {exc}")
 

@@ -100,15 +100,15 @@ def check_params_file(path: str | Path) -> dict[str, Any]:
         if not isinstance(section, dict) or "ros__parameters" not in section:
             raise ConfigError(f"parameters file {path}: {name!r} has no 'ros__parameters' mapping")
         walk("", section["ros__parameters"])
-    settings = {k: v for k, v in values.items() if k in NODE_SETTINGS or k in ANNOTATOR_SETTINGS}
+    defaults = {**NODE_SETTINGS, **ANNOTATOR_SETTINGS}
+    settings = {k: v for k, v in values.items() if k in defaults}
     for key, value in settings.items():
         try:
-            setting(key, value, {**NODE_SETTINGS, **ANNOTATOR_SETTINGS}[key])
+            setting(key, value, defaults[key])
         except ConfigError as exc:
             raise ConfigError(f"parameters file {path}: {exc}") from None
     known = flatten(S2MATConfig())
-    unknown = sorted(k for k in values if k not in NODE_SETTINGS and k not in ANNOTATOR_SETTINGS
-                     and k not in known and k != "use_sim_time")
+    unknown = sorted(k for k in values if k not in defaults and k not in known and k != "use_sim_time")
     if unknown:
         raise ConfigError(f"parameters file {path}: unknown keys {', '.join(unknown)}")
     base = preset(settings["preset"]) if settings.get("preset") else S2MATConfig()
