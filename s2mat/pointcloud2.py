@@ -188,7 +188,7 @@ def encode(cloud: np.ndarray, *, stamp: float = 0.0, frame_id: str = "lidar",
         msg = PointCloud2(header=header, height=height, width=width, fields=point_fields,
                           is_bigendian=bigendian, point_step=point_step, row_step=row_step,
                           is_dense=bool(is_dense))
-        msg.data = data.tobytes()
+        msg.data.frombytes(data)  # one copy, into the message's own array
         return msg
     return PointCloud2(header=header, height=height, width=width, fields=point_fields,
                        is_bigendian=bigendian, point_step=point_step, row_step=row_step,

@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -355,15 +356,21 @@ class MappingNode(Node):
         """Publish every kept voxel of ``snapshot`` (on the snapshot thread). It pauses after each
         part of the map, so it takes at most SNAPSHOT_SHARE of a core from the frames."""
         try:
-            parts, start = [], time.perf_counter()
-            for part in snapshot.kept_parts(0):
-                parts.append(part.astype(np.float32))
-                if self._stop_snapshot.wait((time.perf_counter() - start) * (1 / SNAPSHOT_SHARE - 1)):
-                    return  # dropped: a reset, or the node stops
-                start = time.perf_counter()
-            self.pub_map.publish(outputs.cloud(header, np.concatenate(parts)))
+            msg = outputs.cloud(header, self._paced(snapshot.kept_parts(0)))
+            if not self._stop_snapshot.is_set():  # else dropped: a reset, or the node stops
+                self.pub_map.publish(msg)
         except Exception as exc:  # noqa: BLE001
             self.get_logger().error(f"publishing the whole map failed: {exc}")
+
+    def _paced(self, parts: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        """``parts``, pausing after each so that making it and taking it into the message take
+        at most SNAPSHOT_SHARE of a core; they end early when the snapshot is dropped."""
+        start = time.perf_counter()
+        for part in parts:
+            yield part
+            if self._stop_snapshot.wait((time.perf_counter() - start) * (1 / SNAPSHOT_SHARE - 1)):
+                return
+            start = time.perf_counter()
 
     def _settle_snapshot(self) -> None:
         """Drop the whole map being published, if any, and wait until its thread is done."""

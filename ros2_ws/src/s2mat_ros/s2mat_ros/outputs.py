@@ -6,7 +6,7 @@ Stamps are always the input cloud's stamp; poses, map and tracks are in the worl
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -64,11 +64,19 @@ def pose_matrix(pose: Any) -> np.ndarray:
 _XYZ = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4")])
 
 
-def cloud(header: Header, xyz: np.ndarray) -> Any:
-    """A ``PointCloud2`` with float32 x, y, z (the (N, 3) rows become the points as they are)."""
-    rows = np.ascontiguousarray(np.asarray(xyz).reshape(-1, 3), dtype="<f4")
-    msg = pc2.encode(rows.view(_XYZ).reshape(-1), frame_id=header.frame_id, backend="rclpy")
+def cloud(header: Header, xyz: np.ndarray | Iterable[np.ndarray]) -> Any:
+    """A ``PointCloud2`` with float32 x, y, z: the (N, 3) rows of ``xyz`` as they are, or of each
+    of its parts in turn. Each part is copied once, into the message's data, and the message
+    is not copied again, so a generator of parts can pause between them and leave nothing
+    for the end but the publication."""
+    msg = pc2.encode(np.empty(0, _XYZ), frame_id=header.frame_id, backend="rclpy")
     msg.header = header
+    dense = True
+    for part in [xyz] if isinstance(xyz, np.ndarray) else xyz:
+        rows = np.ascontiguousarray(np.asarray(part).reshape(-1, 3), dtype="<f4")
+        dense = dense and bool(np.isfinite(rows).all())
+        msg.data.frombytes(rows.reshape(-1).view(np.uint8))
+    msg.width, msg.row_step, msg.is_dense = len(msg.data) // _XYZ.itemsize, len(msg.data), dense
     return msg
 
 
