@@ -86,10 +86,13 @@ def stop(proc: subprocess.Popen, timeout: float = 15.0) -> int:
     return proc.returncode
 
 
+LATCHED = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
 class Listener:
     """A node in the test collecting the graph's outputs with their stamps."""
 
-    def __init__(self, domain: int) -> None:
+    def __init__(self, domain: int, whole_map: bool = True) -> None:
         os.environ["ROS_DOMAIN_ID"] = str(domain)
         os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
         use_large_data_profile()  # the test publishes full scans, like the graph's own processes
@@ -102,14 +105,16 @@ class Listener:
         self.maps: list[PointCloud2] = []
         self.updates: list[PointCloud2] = []
         reliable = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
-        latched = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.node.create_subscription(Odometry, "/s2mat/odometry", self._on_odometry, reliable)
         self.node.create_subscription(String, "/s2mat/tracks/list", self._on_tracks, reliable)
-        self.node.create_subscription(PointCloud2, "/s2mat/static_map", self.maps.append, latched)
-        self.node.create_subscription(PointCloud2, "/s2mat/static_map/updates", self.updates.append, latched)
+        if whole_map:
+            self.subscribe_whole_map()
+        self.node.create_subscription(PointCloud2, "/s2mat/static_map/updates", self.updates.append, LATCHED)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
+
+    def subscribe_whole_map(self) -> None:
+        self.node.create_subscription(PointCloud2, "/s2mat/static_map", self.maps.append, LATCHED)
 
     def _on_odometry(self, msg: Odometry) -> None:
         self.odometry.append((pc2_stamp(msg.header.stamp), pose_matrix(msg.pose.pose)))

@@ -18,6 +18,7 @@ from tests.ros.harness import (  # noqa: E402
     domain_id,
     map_points,
     node_stats,
+    pc2_stamp,
     start_graph,
     start_replay,
     stop,
@@ -96,3 +97,33 @@ def test_replayed_bag_through_separate_node_processes_equals_offline_map(street_
     assert listener.updates and listener.maps
     updates = np.concatenate([map_points(m) for m in listener.updates])
     assert len(updates) >= len(map_points(listener.maps[-1])) > 1000
+
+
+def test_the_whole_map_waits_for_a_subscriber_and_is_then_the_last_frames(street_bag, tmp_path):
+    """With nobody subscribed the node builds no whole map; one that subscribes after the drive
+    gets the map of the last frame at once, not the one of the frame it fell due at."""
+    domain = domain_id(2)
+    params = write_params(tmp_path / "params.yaml", max_pending=1000, lockstep_timeout=30.0, input_reliable=True)
+    listener = Listener(domain, whole_map=False)
+    graph = start_graph(params, domain, tmp_path / "graph.log", processes=True)
+    try:
+        assert listener.wait_for_graph(60), "the graph did not come up: " + (tmp_path / "graph.log").read_text()
+        replay = start_replay(street_bag, domain, "--delay", "1", "--wait-for", "/points")
+        done = listener.spin_until(lambda: len(listener.odometry) >= FRAMES, 90)
+        replay.communicate(timeout=30)
+        assert done, f"got {len(listener.odometry)} poses of {FRAMES}: " + (tmp_path / "graph.log").read_text()[-3000:]
+        listener.spin_until(lambda: False, 1.0)  # the last frame is finished
+        listener.subscribe_whole_map()
+        got = listener.spin_until(lambda: bool(listener.maps), 10)
+        listener.spin_until(lambda: False, 1.0)  # nothing more: the map is published once
+    finally:
+        rc = stop(graph)
+        listener.close()
+    assert rc == 0, (tmp_path / "graph.log").read_text()[-3000:]
+    assert got and len(listener.maps) == 1
+    whole = listener.maps[0]
+    # Due at the first frame (map_full_period 10 s is longer than the drive), published after the last.
+    assert pc2_stamp(whole.header.stamp) == listener.odometry[-1][0]
+    # Its content is the last frame's too: more than every update (the last one came at 1 s) held.
+    updates = np.concatenate([map_points(m) for m in listener.updates])
+    assert len(map_points(whole)) > len(updates) > 1000

@@ -3,7 +3,8 @@
 Subscribes: the input ``PointCloud2`` (sensor-data QoS) and the perception node's masks.
 Publishes: ``/s2mat/odometry`` (``nav_msgs/Odometry``), ``/s2mat/path`` (``nav_msgs/Path``),
 ``/s2mat/static_map/updates`` (voxels new since the last update, every ``map_update_period`` s
-of input time) and ``/s2mat/static_map`` (every kept voxel, every ``map_full_period`` s), both
+of input time) and ``/s2mat/static_map`` (every kept voxel, every ``map_full_period`` s while
+the topic has a subscriber; one that subscribes later gets it at the next frame), both
 reliable + transient-local. All stamps are the input cloud's. The whole map grows with the
 distance driven: the node takes a snapshot of it (a copy of the live voxels, a few milliseconds)
 and a thread of its own turns that into the message and publishes it, so frames go on meanwhile.
@@ -106,6 +107,9 @@ class MappingNode(Node):
         self._snapshots = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2mat-snapshot",
                                              initializer=name_os_thread)
         self._snapshot: Future | None = None  # the whole map being published
+        # The whole map is owed (its period came; nobody subscribed yet, or the last one is still
+        # being published): the header of the last finished frame, whose map it is.
+        self._owed_whole: Header | None = None
         self._stop_snapshot = threading.Event()  # set: drop the whole map being published
         self._last_path: float | None = None
         self._due: tuple[Any, float] | None = None  # (stamp, seconds) of the last finished frame, to publish
@@ -193,7 +197,7 @@ class MappingNode(Node):
         self.path = Path()
         self._published_frame = 0
         self._last_update = self._last_full = self._last_path = None
-        self._due = None
+        self._due = self._owed_whole = None
         self._settle_snapshot()  # the old map must not follow the empty one
         header = Header(stamp=stamp, frame_id=self.world_frame)
         self.pub_map.publish(outputs.cloud(header, np.zeros((0, 3))))
@@ -303,6 +307,7 @@ class MappingNode(Node):
     def _check_timeout(self) -> None:
         if self.current is None and self.registered is None:
             self._publish_due()  # no next frame came: the last frame's path and map go out now
+            self._publish_whole()  # a subscriber that came since gets the whole map now
             return
         reg = self.registered
         if reg is not None and time.monotonic() >= reg.deadline:
@@ -337,22 +342,31 @@ class MappingNode(Node):
     def _publish_map(self, stamp: Any, t: float) -> None:
         """Voxels new since the last update every ``map_update_period`` s of input time, and the
         whole map every ``map_full_period`` s (throttled: never the whole map every frame)."""
-        due_full = self._last_full is None or t - self._last_full >= float(self.settings["map_full_period"])
-        due_update = self._last_update is None or t - self._last_update >= float(self.settings["map_update_period"])
-        if not (due_full or due_update):
-            return
-        static_map = self.half.map
         header = Header(stamp=stamp, frame_id=self.world_frame)
-        if due_update:
+        if self._last_update is None or t - self._last_update >= float(self.settings["map_update_period"]):
+            static_map = self.half.map
             fresh = static_map.kept_since(self._published_frame)
             self._published_frame = static_map.frames
             self.pub_updates.publish(outputs.cloud(header, fresh))
             self._last_update = t
-        if due_full and (self._snapshot is None or self._snapshot.done()):  # else at a later frame
-            self._snapshot = self._snapshots.submit(self._publish_whole, header, static_map.snapshot())
+        if self._owed_whole is not None or self._last_full is None \
+                or t - self._last_full >= float(self.settings["map_full_period"]):
+            self._owed_whole = header  # the map of this frame, not of the frame it fell due at
             self._last_full = t
+            self._publish_whole()
 
-    def _publish_whole(self, header: Header, snapshot: StaticMap) -> None:
+    def _publish_whole(self) -> None:
+        """Start publishing the whole map owed, unless the topic has no subscriber (the map is
+        the largest message by far: no work for nobody; one that subscribes later gets it at
+        the next frame, or within a timer tick when input has stopped) or the last whole map
+        is still being published."""
+        if self._owed_whole is None or self.pub_map.get_subscription_count() == 0:
+            return
+        if self._snapshot is None or self._snapshot.done():
+            header, self._owed_whole = self._owed_whole, None
+            self._snapshot = self._snapshots.submit(self._publish_snapshot, header, self.half.map.snapshot())
+
+    def _publish_snapshot(self, header: Header, snapshot: StaticMap) -> None:
         """Publish every kept voxel of ``snapshot`` (on the snapshot thread). It pauses after each
         part of the map, so it takes at most SNAPSHOT_SHARE of a core from the frames."""
         try:
