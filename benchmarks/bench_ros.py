@@ -206,6 +206,9 @@ def main() -> None:
     parser.add_argument("--log", type=Path, default=None, help="also write the nodes' log (with the timing lines) here")
     parser.add_argument("--large-data", action="store_true",
                         help="FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (shared memory + TCP for large samples)")
+    parser.add_argument("--no-whole-map", dest="whole_map", action="store_false",
+                        help="do not subscribe to /s2mat/static_map, as on a robot without a viewer "
+                             "(the node then builds no whole map)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a node parameter for this run, dotted as in the config (odometry.num_threads=2); repeatable")
     args = parser.parse_args()
@@ -237,7 +240,7 @@ def main() -> None:
         domain = domain_id(40)
         params = write_params(tmp_path / "params.yaml",
                               **{"max_pending": 1, "lockstep_timeout": 5.0, "timing_log": True, **extra})
-        listener = Listener(domain)
+        listener = Listener(domain, whole_map=args.whole_map)
         publisher = listener.node.create_publisher(PointCloud2, "/points", qos_profile_sensor_data)
         log = tmp_path / "graph.log"
         graph = start_graph(params, domain, log, processes=True)
