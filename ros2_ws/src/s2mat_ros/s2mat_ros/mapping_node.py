@@ -6,8 +6,10 @@ Publishes: ``/s2mat/odometry`` (``nav_msgs/Odometry``), ``/s2mat/path`` (``nav_m
 of input time) and ``/s2mat/static_map`` (every kept voxel, every ``map_full_period`` s while
 the topic has a subscriber; one that subscribes later gets it at the next frame), both
 reliable + transient-local. All stamps are the input cloud's. The whole map grows with the
-distance driven: the node takes a snapshot of it (a copy of the live voxels, a few milliseconds)
-and a thread of its own turns that into the message and publishes it, so frames go on meanwhile.
+distance driven: the node takes a snapshot of it (a copy of the live voxels: 6.5 ms alone for
+0.77M of them, 15-77 ms in the graph, where it runs beside the local-map update that holds the
+GIL) and a thread of its own turns that into the message and publishes it, so frames go on
+meanwhile.
 
 Clouds are decoded as they arrive (the single-threaded executor runs that callback only while
 no frame work is running, i.e. while this node waits for the perception node) and queued. The perception node gets the frame's preprocessed points from here
