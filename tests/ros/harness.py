@@ -17,6 +17,7 @@ import numpy as np
 import rclpy
 import yaml
 from nav_msgs.msg import Odometry
+from nav_msgs.msg import Path as PathMsg
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2
@@ -104,9 +105,11 @@ class Listener:
         self.track_arrival: list[tuple[int, float]] = []  # (stamp ns, wall time received)
         self.maps: list[PointCloud2] = []
         self.updates: list[PointCloud2] = []
+        self.paths: list[PathMsg] = []
         reliable = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE)
         self.node.create_subscription(Odometry, "/s2mat/odometry", self._on_odometry, reliable)
         self.node.create_subscription(String, "/s2mat/tracks/list", self._on_tracks, reliable)
+        self.node.create_subscription(PathMsg, "/s2mat/path", self.paths.append, reliable)
         if whole_map:
             self.subscribe_whole_map()
         self.node.create_subscription(PointCloud2, "/s2mat/static_map/updates", self.updates.append, LATCHED)

@@ -13,6 +13,7 @@ from s2mat.datasets import open_dataset  # noqa: E402
 from s2mat.outputs import read_tracks_jsonl  # noqa: E402
 from s2mat.run import run_dataset  # noqa: E402
 from s2mat.sim import simulate  # noqa: E402
+from s2mat_ros.outputs import pose_matrix  # noqa: E402
 from tests.ros.harness import (  # noqa: E402
     Listener,
     domain_id,
@@ -52,7 +53,7 @@ def _moving_ids(records):
 def test_replayed_bag_through_separate_node_processes_equals_offline_map(street_bag, tmp_path):
     domain = domain_id(1)
     params = write_params(tmp_path / "params.yaml", max_pending=1000, lockstep_timeout=30.0, map_update_period=0.5,
-                          input_reliable=True)
+                          path_period=0.0, input_reliable=True)
     listener = Listener(domain)
     graph = start_graph(params, domain, tmp_path / "graph.log", processes=True)
     try:
@@ -83,6 +84,11 @@ def test_replayed_bag_through_separate_node_processes_equals_offline_map(street_
     assert np.abs(online[:, :, :3] - poses[:, :, :3]).max() < 1e-3
     # The ego vehicle really moved, so agreement is not trivial.
     assert np.linalg.norm(poses[-1, :, 3]) > 5.0
+    # The path (published every frame here) ends with every pose of the run, as the odometry gave them.
+    path = listener.paths[-1]
+    assert path.header.frame_id == "map" and [pc2_stamp(p.header.stamp) for p in path.poses] == stamps
+    along = np.stack([pose_matrix(p.pose)[:3, :] for p in path.poses])
+    assert np.abs(along - online).max() < 1e-9
 
     online_tracks = [rec["tracks"] for _, rec in listener.tracks]
     offline_frames = [offline_tracks.get(i, []) for i in sorted(offline_tracks)]

@@ -42,3 +42,26 @@ def test_a_cloud_with_a_nan_part_is_not_dense_and_an_empty_one_is_valid():
     assert not outputs.cloud(header, iter(parts)).is_dense
     empty = outputs.cloud(header, iter([]))
     assert empty.width == 0 and len(_points(empty)) == 0
+
+
+@pytest.mark.parametrize("frame_id", ["map", "odom", "world_frame", ""])  # both alignments of the poses
+def test_the_path_record_serializes_the_path_of_its_last_poses(frame_id):
+    from geometry_msgs.msg import PoseStamped
+    from nav_msgs.msg import Path
+    from scipy.spatial.transform import Rotation
+
+    rng = np.random.default_rng(5)
+    for count, limit in ((0, 4), (1, 4), (2, 4), (11, 4), (300, 100)):
+        record = outputs.PathRecord(frame_id, limit)
+        expected = Path(header=Header(frame_id=frame_id))
+        for i in range(count):
+            T = np.eye(4)
+            T[:3, :3] = Rotation.random(random_state=rng).as_matrix()
+            T[:3, 3] = rng.normal(size=3) * 100
+            header = Header(stamp=to_time_msg(100_000_000 * i + 7), frame_id=frame_id)
+            record.append(header.stamp, T)
+            expected.header = header
+            expected.poses.append(PoseStamped(header=header, pose=outputs.odometry(header, "", T).pose.pose))
+        got = deserialize_message(record.serialized(), Path)
+        assert len(record) == len(got.poses) == min(count, limit)
+        assert got == Path(header=expected.header, poses=expected.poses[-limit:])

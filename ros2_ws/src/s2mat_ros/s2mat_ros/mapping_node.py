@@ -15,7 +15,8 @@ Clouds are decoded as they arrive (the single-threaded executor runs that callba
 no frame work is running, i.e. while this node waits for the perception node) and queued. The perception node gets the frame's preprocessed points from here
 (``frame_points``): it neither receives the input cloud nor preprocesses it again. The path and the map of a frame are published during the next frame,
 once its map query is answered (while the perception node detects), the path every
-``path_period`` s of input time (its message grows with the run). With ``timing_log`` each frame logs its time budget
+``path_period`` s of input time (its message grows with the run; it is kept serialized, so a
+publication is one copy of its bytes, not a message object per pose). With ``timing_log`` each frame logs its time budget
 (:mod:`s2mat_ros.timing`).
 """
 
@@ -102,7 +103,7 @@ class MappingNode(Node):
         # overlapped: frames begun while the last one was being tracked
         self.stats = {"received": 0, "malformed": 0, "skipped": 0, "processed": 0, "aborted": 0, "resets": 0,
                       "overlapped": 0}
-        self.path = Path()
+        self.path = outputs.PathRecord(self.world_frame, MAX_PATH)
         self._published_frame = 0  # the map's frame count at the last map update
         self._last_update: float | None = None
         self._last_full: float | None = None
@@ -196,7 +197,7 @@ class MappingNode(Node):
 
     def _on_reset(self, stamp: Any) -> None:
         self.stats["resets"] += 1
-        self.path = Path()
+        self.path.clear()
         self._published_frame = 0
         self._last_update = self._last_full = self._last_path = None
         self._due = self._owed_whole = None
@@ -252,9 +253,7 @@ class MappingNode(Node):
         t3 = time.perf_counter()
         header = Header(stamp=cur.msg_stamp, frame_id=self.world_frame)
         self.pub_odometry.publish(outputs.odometry(header, cur.frame_id, cur.pose))
-        self.path.header = header
-        self.path.poses.append(outputs.pose_stamped(header, cur.pose))
-        del self.path.poses[:-MAX_PATH]
+        self.path.append(cur.msg_stamp, cur.pose)
         if cur.clock is not None:
             cur.clock.add("wire", (t1 - t0 + t3 - t2) * 1e3)
             cur.clock.add("register", (t2 - t1) * 1e3)
@@ -333,7 +332,7 @@ class MappingNode(Node):
         t0 = time.perf_counter()
         try:
             if self._last_path is None or t - self._last_path >= float(self.settings["path_period"]):
-                self.pub_path.publish(self.path)
+                self.pub_path.publish(self.path.serialized())
                 self._last_path = t
             self._publish_map(stamp, t)
         except Exception as exc:  # noqa: BLE001

@@ -6,11 +6,12 @@ Stamps are always the input cloud's stamp; poses, map and tracks are in the worl
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from geometry_msgs.msg import Point, PoseStamped, Quaternion, Vector3
+from geometry_msgs.msg import Point, Quaternion, Vector3
 from nav_msgs.msg import Odometry
 from scipy.spatial.transform import Rotation
 from std_msgs.msg import ColorRGBA, Header, String
@@ -44,12 +45,75 @@ def odometry(header: Header, child_frame: str, world_T_sensor: np.ndarray) -> Od
     return msg
 
 
-def pose_stamped(header: Header, world_T_sensor: np.ndarray) -> PoseStamped:
-    msg = PoseStamped(header=header)
-    t = world_T_sensor[:3, 3]
-    msg.pose.position = Point(x=float(t[0]), y=float(t[1]), z=float(t[2]))
-    msg.pose.orientation = _quaternion(world_T_sensor[:3, :3])
-    return msg
+def _pose_layout(name_length: int, start: int) -> np.dtype:
+    """CDR layout of a ``geometry_msgs/PoseStamped`` whose ``frame_id`` takes ``name_length``
+    bytes (NUL included), as a sequence element beginning ``start`` bytes into the stream:
+    ``sec``, ``nanosec``, the string's length and bytes, zero padding to 8, then 7 float64."""
+    at = -(-(start + 12 + name_length) // 8) * 8 - start  # the first float64, 8-aligned in the stream
+    return np.dtype({"names": ["sec", "nanosec", "length", "frame_id", "position", "orientation"],
+                     "formats": ["<i4", "<u4", "<u4", f"S{name_length}", ("<f8", 3), ("<f8", 4)],
+                     "offsets": [0, 4, 8, 12, at, at + 24], "itemsize": at + 56})
+
+
+class PathRecord:
+    """The ``nav_msgs/Path`` of a run (its last ``limit`` poses), kept as the CDR bytes that a
+    publisher sends (``publisher.publish(path.serialized())``): adding a pose costs the same at
+    any length of the run, and a publication is one copy of the bytes. Built as messages, a
+    path costs about 2.3 microseconds of held GIL per pose at each publication: 90 ms a second
+    after an hour at 10 Hz.
+
+    With one ``frame_id``, every pose is laid out alike, as it begins on a multiple of 8 bytes
+    (each ends on a float64); only the first may begin 4 bytes past one, after the path's head."""
+
+    def __init__(self, frame_id: str, limit: int) -> None:
+        self.frame_id, self.limit = frame_id, int(limit)
+        self._name = frame_id.encode() + b"\0"
+        self._head = 12 + len(self._name) + (-len(self._name) % 4)  # stamp, frame_id, to the count
+        self._dtype = _pose_layout(len(self._name), 0)
+        self._first = _pose_layout(len(self._name), (self._head + 4) % 8)
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every pose."""
+        self._poses = np.zeros(64, self._dtype)  # zeros: the padding stays zero
+        self._start = self._end = 0
+
+    def __len__(self) -> int:
+        return self._end - self._start
+
+    def append(self, stamp: Any, world_T_sensor: np.ndarray) -> None:
+        """Add the pose stamped ``stamp`` (``builtin_interfaces/Time``); the oldest beyond
+        ``limit`` is dropped."""
+        if self._end == len(self._poses):  # full: the last poses move to a buffer twice their number
+            kept = self._poses[max(self._start, self._end - self.limit + 1):self._end]
+            self._poses = np.zeros(min(max(2 * len(kept), 64), 2 * self.limit), self._dtype)
+            self._poses[:len(kept)] = kept
+            self._start, self._end = 0, len(kept)
+        pose = self._poses[self._end]  # a view: setting its fields writes the buffer
+        pose["sec"], pose["nanosec"] = stamp.sec, stamp.nanosec
+        pose["length"], pose["frame_id"] = len(self._name), self._name[:-1]
+        pose["position"] = world_T_sensor[:3, 3]
+        pose["orientation"] = Rotation.from_matrix(world_T_sensor[:3, :3]).as_quat()
+        self._end += 1
+        self._start = max(self._start, self._end - self.limit)
+
+    def serialized(self) -> bytes:
+        """The serialized ``nav_msgs/Path`` (little-endian CDR), stamped as its last pose."""
+        poses = self._poses[self._start:self._end]
+        stamp = (poses[-1]["sec"], poses[-1]["nanosec"]) if len(poses) else (0, 0)
+        head = bytearray(4 + self._head + 4)
+        head[1] = 1  # the encapsulation: CDR, little-endian
+        struct.pack_into("<iII", head, 4, *stamp, len(self._name))
+        head[16:16 + len(self._name)] = self._name
+        struct.pack_into("<I", head, 4 + self._head, len(poses))
+        parts = [head]
+        if len(poses) and self._first != self._dtype:
+            first = np.zeros(1, self._first)
+            for name in self._dtype.names:
+                first[name] = poses[:1][name]
+            parts.append(first.view(np.uint8))
+            poses = poses[1:]
+        return b"".join([*parts, poses.view(np.uint8)])
 
 
 def pose_matrix(pose: Any) -> np.ndarray:
