@@ -79,3 +79,26 @@ def test_full_runs_take_no_merge_and_queries_search_only_the_runs_near_them(monk
         found[rows] = True
     assert found[:-1].all() and not found[-1]
     assert len(searched) <= 4 < len(archive.runs)  # the first run, and the last two or three
+
+
+def test_queries_in_any_order_find_and_take_out_what_a_search_of_every_run_finds():
+    rng = np.random.default_rng(3)
+    archive = Archive()
+    held = []  # every run's keys, as added
+    for _ in range(40):  # runs that overlap, some merged, some not
+        keys = np.unique(rng.integers(0, 200_000, int(rng.integers(1, 3_000))))
+        keys = keys[~np.isin(keys, np.concatenate(held or [np.empty(0, np.int64)]))]
+        archive.add(_voxels(keys))
+        held.append(keys)
+    stored = np.concatenate(held)
+    wanted = rng.permutation(np.concatenate([rng.choice(stored, 5_000, replace=False), rng.integers(0, 250_000, 5_000)]))
+    expected = np.flatnonzero(np.isin(wanted, stored))
+    answered = np.concatenate([rows for _, rows, _ in archive.find(wanted)])
+    assert np.array_equal(np.sort(answered), expected)
+    for run, rows, at in archive.find(wanted):
+        assert np.array_equal(run.keys[at], wanted[rows]) and np.array_equal(run.hits[at], wanted[rows] % 7)
+    taken = archive.take_out(wanted)
+    assert np.array_equal(np.sort(np.concatenate([rows for rows, _ in taken])), expected)
+    assert all(np.array_equal(voxels.keys, wanted[rows]) for rows, voxels in taken)
+    assert np.array_equal(archive.table().keys, np.setdiff1d(stored, wanted))
+    assert not archive.find(wanted) and not archive.find(np.empty(0, np.int64))
