@@ -77,9 +77,40 @@ def crossing_path(x: float, from_side: int, approach: float = 3.0) -> np.ndarray
     return polyline(pts)
 
 
-def sidewalk_walkers(ids, rng, duration, x_lo, x_hi, count, stops: bool = True) -> list[Agent]:
-    out = []
-    for _ in range(count):
+PEOPLE_APART = 0.6  # metres between two people's centres at every moment; a body is at most 0.52 m across
+
+
+class People:
+    """Places a scenario's people so that no two bodies overlap.
+
+    Each person's trajectory is drawn by ``propose``; one that comes within PEOPLE_APART of a
+    person placed before, at any moment of the run, is drawn again (at most ``tries`` times,
+    then that person is left out). People in a street step around each other; drawn
+    independently, two walkers on one sidewalk would overtake through each other, or two
+    standing people stand inside each other, and no sensor could tell them apart.
+    """
+
+    def __init__(self, ids: st.InstanceIds, rng: np.random.Generator, duration: float, tries: int = 20) -> None:
+        self.ids, self.rng, self.duration, self.tries = ids, rng, duration, tries
+        self._times = np.arange(0.0, duration + 1e-9, 0.05)
+        self._placed = np.empty((0, len(self._times), 2))  # per person, the ground position at each time
+
+    def add(self, propose: Callable[[], Trajectory]) -> list[Agent]:
+        """The person walking the first trajectory from ``propose`` that keeps clear of the
+        people placed, as a list of one; an empty list if none of ``tries`` does."""
+        for _ in range(self.tries):
+            traj = propose()
+            xy = traj.pose(self._times)[0][:, :2]
+            if np.linalg.norm(self._placed - xy, axis=2).min(initial=np.inf) >= PEOPLE_APART:
+                self._placed = np.concatenate([self._placed, xy[None]])
+                return [make_person(self.ids, self.rng, traj)]
+        return []
+
+
+def sidewalk_walkers(people: People, x_lo, x_hi, count, stops: bool = True) -> list[Agent]:
+    rng, duration = people.rng, people.duration
+
+    def propose() -> Trajectory:
         side = -1 if rng.random() < 0.6 else 1
         direction = 1 if rng.random() < 0.5 else -1
         speed = rng.uniform(0.9, 1.6)
@@ -90,17 +121,20 @@ def sidewalk_walkers(ids, rng, duration, x_lo, x_hi, count, stops: bool = True) 
             kt, kv = [0.0, t_stop, t_stop + 0.4, t_go, t_go + 0.6], [speed, speed, 0.0, 0.0, speed]
         else:
             kt, kv = [0.0], [speed]
-        out.append(make_person(ids, rng, Trajectory(path, np.array(kt), np.array(kv), duration)))
-    return out
+        return Trajectory(path, np.array(kt), np.array(kv), duration)
+
+    return [person for _ in range(count) for person in people.add(propose)]
 
 
-def standing_people(ids, rng, duration, x_lo, x_hi, count) -> list[Agent]:
-    out = []
-    for _ in range(count):
+def standing_people(people: People, x_lo, x_hi, count) -> list[Agent]:
+    rng = people.rng
+
+    def propose() -> Trajectory:
         side = -1 if rng.random() < 0.6 else 1
         x, y = rng.uniform(x_lo, x_hi), side * rng.uniform(st.ROAD_HALF + 1.8, st.SIDEWALK_OUT - 0.5)
-        out.append(make_person(ids, rng, Trajectory.standing(x, y, st.CURB_HEIGHT, rng.uniform(-np.pi, np.pi), duration)))
-    return out
+        return Trajectory.standing(x, y, st.CURB_HEIGHT, rng.uniform(-np.pi, np.pi), people.duration)
+
+    return [person for _ in range(count) for person in people.add(propose)]
 
 
 def cyclists(ids, rng, duration, x_lo, x_hi, count) -> list[Agent]:
@@ -158,10 +192,11 @@ def build_street(seed: int, duration: float) -> World:
     parts += st.parked_cars(rng, layout, ids)
     agents = traffic(ids, rng, duration, ego_speed, -60.0, length + 100.0, density=1.0)
     agents += cyclists(ids, rng, duration, -20.0, length + 60.0, 2)
-    agents += sidewalk_walkers(ids, rng, duration, -20.0, length + 50.0, 8)
-    agents += standing_people(ids, rng, duration, -10.0, length + 40.0, 2)
+    people = People(ids, rng, duration)
+    agents += sidewalk_walkers(people, -20.0, length + 50.0, 8)
+    agents += standing_people(people, -10.0, length + 40.0, 2)
     xc = rng.uniform(25.0, 40.0) + 0.5 * length
-    agents.append(make_person(ids, rng, Trajectory.constant(crossing_path(xc, -1), 1.3, duration)))
+    agents += people.add(lambda: Trajectory.constant(crossing_path(xc, -1), 1.3, duration))
     return World(parts, agents, ego_path(ego_speed, duration), "street", (layout.x0, layout.x1, -40, 40))
 
 
@@ -222,7 +257,7 @@ def build_intersection(seed: int, duration: float) -> World:
             # Start the car so it reaches the corner at about t_arrive despite slowing there.
             agents.append(make_car(ids, rng, traj))
     agents += cyclists(ids, rng, duration, -10.0, cx + 40.0, 1)
-    agents += sidewalk_walkers(ids, rng, duration, -10.0, cx - 12.0, 5)
+    people = People(ids, rng, duration)  # those on set routes first, then the sidewalk walkers around them
     for k in range(3):
         # People on the zebra crossings of the cross street.
         y = (1 if k % 2 else -1) * (st.ROAD_HALF + 2.0)
@@ -230,7 +265,8 @@ def build_intersection(seed: int, duration: float) -> World:
         path = polyline([[x_from, y, st.CURB_HEIGHT], [cx - st.ROAD_HALF - 0.3, y, st.CURB_HEIGHT],
                          [cx - st.ROAD_HALF + 0.2, y, 0.0], [cx + st.ROAD_HALF - 0.2, y, 0.0],
                          [cx + st.ROAD_HALF + 0.3, y, st.CURB_HEIGHT], [cx + st.ROAD_HALF + 30.0, y, st.CURB_HEIGHT]])
-        agents.append(make_person(ids, rng, Trajectory.constant(path, rng.uniform(1.1, 1.5), duration)))
+        agents += people.add(lambda path=path: Trajectory.constant(path, rng.uniform(1.1, 1.5), duration))
+    agents += sidewalk_walkers(people, -10.0, cx - 12.0, 5)
     return World(parts, agents, ego_path(ego_speed, duration), "intersection",
                  (layout.x0, layout.x1, -layout.cross_len, layout.cross_len))
 
@@ -243,12 +279,14 @@ def build_crowd(seed: int, duration: float) -> World:
     ids = st.InstanceIds()
     parts = st.ground(layout) + st.lane_markings(layout) + st.buildings(rng, layout) + st.street_furniture(rng, layout)
     parts += st.parked_cars(rng, layout, ids, occupancy=0.35)
-    agents = sidewalk_walkers(ids, rng, duration, -12.0, length + 12.0, 12)
-    agents += standing_people(ids, rng, duration, -8.0, length + 8.0, 3)
+    people = People(ids, rng, duration)  # those on set routes first, then the others around them
+    agents: list[Agent] = []
     # Groups crossing the road behind the sensor and well ahead of it.
     for x, side in ((-9.0, -1), (-6.0, 1), (length + 14.0, 1), (length + 18.0, -1)):
-        agents.append(make_person(ids, rng, Trajectory.constant(crossing_path(x + rng.uniform(-1, 1), side),
-                                                                rng.uniform(1.0, 1.5), duration)))
+        agents += people.add(lambda x=x, side=side: Trajectory.constant(crossing_path(x + rng.uniform(-1, 1), side),
+                                                                        rng.uniform(1.0, 1.5), duration))
+    agents += sidewalk_walkers(people, -12.0, length + 12.0, 12)
+    agents += standing_people(people, -8.0, length + 8.0, 3)
     agents += cyclists(ids, rng, duration, -30.0, length + 30.0, 1)
     for k in range(2):
         y, x0 = st.LANE / 2, length + 40.0 + 30.0 * k
@@ -277,11 +315,11 @@ def build_parked_departure(seed: int, duration: float) -> World:
     agents.append(make_car(ids, rng, traj))
     # The walker who stops and stands for the rest of the run.
     t_stop = max(0.5, 0.45 * duration)
-    walk = walker_path(rng, 8.0, -1, 1, 40.0)
-    agents.append(make_person(ids, rng, Trajectory(walk, np.array([0.0, t_stop - 0.4, t_stop]),
-                                                   np.array([1.3, 1.3, 0.0]), duration)))
-    agents += standing_people(ids, rng, duration, 0.0, length + 30.0, 2)
-    agents += sidewalk_walkers(ids, rng, duration, -10.0, length + 40.0, 3, stops=False)
+    people = People(ids, rng, duration)
+    agents += people.add(lambda: Trajectory(walker_path(rng, 8.0, -1, 1, 40.0), np.array([0.0, t_stop - 0.4, t_stop]),
+                                            np.array([1.3, 1.3, 0.0]), duration))
+    agents += standing_people(people, 0.0, length + 30.0, 2)
+    agents += sidewalk_walkers(people, -10.0, length + 40.0, 3, stops=False)
     for k in range(3):
         agents.append(lane_car(ids, rng, duration, st.LANE / 2, length + 50.0 + 35.0 * k, np.array([0.0]), np.array([8.0])))
     return World(parts, agents, ego_path(ego_speed, duration), "parked-departure", (layout.x0, layout.x1, -40, 40))

@@ -67,3 +67,17 @@ def test_camera_image_shows_the_objects_the_lidar_sees(street):
     sky_blue = (image[px[:, 1], px[:, 0], 2] > image[px[:, 1], px[:, 0], 0] + 30)
     assert sky_blue.mean() < 0.3
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 200
+
+
+def test_no_two_people_share_space_and_the_crowd_keeps_everyone():
+    from s2mat.sim.scenarios import PEOPLE_APART, SCENARIOS, build
+
+    times = np.arange(0.0, 7.0, 0.1)
+    for name in SCENARIOS:
+        for seed in range(4):
+            people = [a for a in build(name, seed, 7.0).agents if a.object_class == ObjectClass.PEDESTRIAN]
+            xy = np.stack([a.trajectory.pose(times)[0][:, :2] for a in people])
+            apart = np.linalg.norm(xy[:, None] - xy[None], axis=3)[np.triu_indices(len(people), 1)]
+            assert apart.min() >= PEOPLE_APART, (name, seed)
+            if name == "crowd":
+                assert len(people) == 19  # 12 sidewalk walkers, 3 standing, 4 crossing the road
