@@ -85,7 +85,7 @@ def run_simulated(scenario: str, seed: int, frames: int) -> dict:
     config = preset("hdl64")
     loop = S2MAT(config)
     truth = RunGroundTruth()
-    poses, tracks, true_poses = [], {}, []
+    poses, tracks = [], {}
     clock = time.perf_counter()
     for frame in simulate(scenario, sensor="hdl64", frames=frames, seed=seed, camera=False):
         if len(frame) == 0:  # as s2mat map skips them
@@ -94,10 +94,9 @@ def run_simulated(scenario: str, seed: int, frames: int) -> dict:
         truth.add(frame, config.sensor.min_range, config.sensor.max_range)
         tracks[len(poses)] = [(t.track_id, t.box, t.moving) for t in result.tracks]
         poses.append(result.pose)
-        true_poses.append(frame.ground_truth.pose)
     seconds = time.perf_counter() - clock
     scores = tracking_metrics(truth, np.stack(poses), tracks)
-    ate = absolute_trajectory_error(np.stack(true_poses), np.stack(poses))
+    ate = absolute_trajectory_error(np.stack(truth.gt_poses), np.stack(poses))
     return {"scenario": scenario, "seed": seed, "frames": len(poses), "seconds": seconds, "odometry_ate_m": ate,
             **scores}
 
