@@ -117,6 +117,7 @@ class TrackingConfig(_Section):
     )
     weight_iou: float = Field(1.0, ge=0, description="Cost weight of (1 - 3D IoU) between prediction and detection.")
     weight_size: float = Field(0.5, ge=0, description="Cost weight of the size mismatch (normalised log ratio).")
+    seen_part_margin: float | None = Field(0.3, ge=0, description="A LiDAR detection's box is grown from the part the sensor saw, and lands off along the object when its near end is hidden. When that seen part fits in a confirmed or coasting track's box grown by this margin, the track is measured where its box holds the seen part (moved the least from where the track stands, for a parked car, or from the detection's box), and the pair may match even when the grown box's centre lies outside the gate. Metres; None: off.")
     model_stay: float = Field(0.95, gt=0, lt=1, description="IMM probability of staying in the same motion model per frame.")
     moving_speed: float = Field(0.5, ge=0, description="Speed above which an object may become moving, m/s.")
     stationary_speed: float = Field(0.25, ge=0, description="Speed below which a moving object may become stationary, m/s.")

@@ -107,6 +107,15 @@ def _to_sensor(boxes: list[Box3D], world_T_sensor: np.ndarray | None) -> list[Bo
     return [Box3D((b.center - t) @ rot, b.size, b.yaw - dyaw) for b in boxes]
 
 
+def _placed(boxes: BoxArrays, chosen: np.ndarray, world_T_sensor: np.ndarray | None) -> list[Box3D]:
+    """The ``chosen`` boxes, in the world frame when the pose is known."""
+    centers, yaws = boxes.center[chosen], boxes.yaw[chosen]
+    if world_T_sensor is not None:
+        centers = centers @ world_T_sensor[:3, :3].T + world_T_sensor[:3, 3]
+        yaws = yaws + _yaw_of(world_T_sensor[:3, :3])
+    return [Box3D(centers[i], boxes.size[c], float(yaws[i])) for i, c in enumerate(chosen.tolist())]
+
+
 def _car_ends(boxes: BoxArrays, classes: list[ObjectClass], predicted: list[Box3D],
               velocity: np.ndarray) -> np.ndarray:
     """(K,) bool: boxes guessed cyclists whose centre lies in a fast ``predicted`` box grown by
@@ -773,6 +782,7 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
             velocity = velocity @ world_T_sensor[:3, :3]
         ends = _car_ends(boxes, classes, hints, velocity)
         classes = [ObjectClass.CAR if e else c for c, e in zip(classes, ends.tolist(), strict=True)]
+    seen = BoxArrays(boxes.center.copy(), boxes.size.copy(), boxes.yaw.copy())
     if config.complete_boxes and k:
         complete_boxes(boxes, classes, ground_z)
 
@@ -796,15 +806,12 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
 
     # Detections, in the world frame when the pose is known.
     chosen = np.flatnonzero(reported)
-    centers = boxes.center[chosen]
-    yaws = boxes.yaw[chosen]
-    if world_T_sensor is not None:
-        centers = centers @ world_T_sensor[:3, :3].T + world_T_sensor[:3, 3]
-        yaws = yaws + _yaw_of(world_T_sensor[:3, :3])
+    grown = np.any(seen.center[chosen, :2] != boxes.center[chosen, :2], axis=1) | np.any(seen.size[chosen, :2] != boxes.size[chosen, :2], axis=1)
+    placed, seen_placed = _placed(boxes, chosen, world_T_sensor), _placed(seen, chosen, world_T_sensor)
     detections = [
-        Detection(box=Box3D(centers[i], boxes.size[c], float(yaws[i])),
-                  score=float(1.0 - 0.5 * occ_share[c]), object_class=classes[c],
-                  point_indices=clusters.cluster_indices(c), dynamic_candidate=bool(dynamic[c]))
+        Detection(box=placed[i], score=float(1.0 - 0.5 * occ_share[c]), object_class=classes[c],
+                  point_indices=clusters.cluster_indices(c), dynamic_candidate=bool(dynamic[c]),
+                  seen_box=seen_placed[i] if grown[i] else None)
         for i, c in enumerate(chosen.tolist())
     ]
     return DetectionOutput(detections=detections, clusters=clusters, boxes=boxes, classes=classes,

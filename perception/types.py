@@ -69,6 +69,7 @@ class Detection:
     object_class: ObjectClass = ObjectClass.OTHER
     point_indices: np.ndarray | None = None  # indices into the frame's points, when from LiDAR
     dynamic_candidate: bool = False  # occupies space the static map has seen free
+    seen_box: Box3D | None = None  # box of the part the sensor saw, when ``box``'s footprint was grown from it
 
 
 @dataclass

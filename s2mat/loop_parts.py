@@ -406,7 +406,8 @@ class PerceptionHalf:
         correction = pose @ np.linalg.inv(detected.guess)
         detections = [
             Detection(box=transform_box(d.box, correction), score=d.score, object_class=d.object_class,
-                      point_indices=d.point_indices, dynamic_candidate=d.dynamic_candidate)
+                      point_indices=d.point_indices, dynamic_candidate=d.dynamic_candidate,
+                      seen_box=None if d.seen_box is None else transform_box(d.seen_box, correction))
             for d in detected.found.detections
         ]
         tracks = self.tracker.step(detections, detected.timestamp)

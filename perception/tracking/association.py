@@ -11,6 +11,12 @@ The cost of pairing track t with detection d mixes three cues, all in the tracki
 A pair is allowed only when both share a class, the centre lies inside the chi-square gate
 and within a hard distance cap. The optimal assignment comes from scipy's
 ``linear_sum_assignment``; box overlap is computed for gated pairs only.
+
+A LiDAR detection's box is grown from the part of the object the sensor saw; when the
+object's near end is hidden, the grown box is misplaced along the object's length although
+the seen part lies inside the track's box. :func:`seen_part_cost` allows such pairs
+(:class:`SeenParts` places the track's box where it holds the seen part, moved the least
+from its prediction) at a cost above every pair allowed by its centre.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from perception.tracking.geometry import iou_3d_pairs
+from perception.tracking.geometry import bev_corners, iou_3d_pairs
 
 FORBIDDEN = 1e6
 
@@ -36,12 +42,22 @@ class AssociationResult:
 
 
 def mahalanobis_sq(centers: np.ndarray, S: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Squared Mahalanobis distances (Nt, Nd) of (Nd, 2) points to (Nt, 2) centres with (Nt, 2, 2) S."""
+    """Squared Mahalanobis distances (Nt, Nd) to (Nt, 2) centres with (Nt, 2, 2) S of (Nd, 2)
+    points, or of (Nt, Nd, 2) points (one set per centre)."""
     det = S[:, 0, 0] * S[:, 1, 1] - S[:, 0, 1] * S[:, 1, 0]
     ia, ib, ic = S[:, 1, 1] / det, -S[:, 0, 1] / det, S[:, 0, 0] / det
-    dx = points[None, :, 0] - centers[:, None, 0]
-    dy = points[None, :, 1] - centers[:, None, 1]
+    pts = points if points.ndim == 3 else points[None]
+    dx = pts[..., 0] - centers[:, None, 0]
+    dy = pts[..., 1] - centers[:, None, 1]
     return ia[:, None] * dx * dx + 2.0 * ib[:, None] * dx * dy + ic[:, None] * dy * dy
+
+
+def _shape_cost(track_boxes: np.ndarray, det_boxes: np.ndarray, ti: np.ndarray, di: np.ndarray,
+                size_std: np.ndarray, weight_iou: float, weight_size: float) -> np.ndarray:
+    """Overlap and size terms of the pairs (ti, di), (K,)."""
+    iou = iou_3d_pairs(track_boxes[ti], det_boxes[di])
+    size = np.mean(np.abs(np.log(det_boxes[di, 3:6] / track_boxes[ti, 3:6])), axis=1) / size_std[ti]
+    return weight_iou * (1.0 - iou) + weight_size * np.minimum(size, 3.0) / 3.0
 
 
 def association_cost(
@@ -76,9 +92,76 @@ def association_cost(
     ti, di = np.nonzero(ok)
     if len(ti) == 0:
         return cost
-    iou = iou_3d_pairs(track_boxes[ti], det_boxes[di])
-    size = np.mean(np.abs(np.log(det_boxes[di, 3:6] / track_boxes[ti, 3:6])), axis=1) / size_std[ti]
-    cost[ti, di] = d2[ti, di] / gate_chi2[ti] + weight_iou * (1.0 - iou) + weight_size * np.minimum(size, 3.0) / 3.0
+    cost[ti, di] = d2[ti, di] / gate_chi2[ti] + _shape_cost(track_boxes, det_boxes, ti, di, size_std, weight_iou, weight_size)
+    return cost
+
+
+@dataclass(frozen=True)
+class SeenParts:
+    """Per (track, detection) pair: where the track's box stands when it holds the
+    detection's seen part, and whether the seen part fits in it at all."""
+
+    centers: np.ndarray  # (Nt, Nd, 2) centre of the track's box so placed
+    fits: np.ndarray  # (Nt, Nd) bool: the seen part fits in the track's box grown by the margin
+
+    @classmethod
+    def of(cls, track_boxes: np.ndarray, seen_boxes: np.ndarray, det_centers: np.ndarray,
+           toward_detection: np.ndarray, margin: float) -> SeenParts:
+        """``seen_boxes`` (Nd, 7) are the boxes of the seen parts (rows of NaN: none) and
+        ``det_centers`` (Nd, 2) the centres of the detections' grown boxes. Each track's box
+        is moved the least from where it stands to hold the seen part; from the detection's
+        centre instead for the tracks where ``toward_detection`` (Nt,) is set."""
+        c, s = np.cos(track_boxes[:, 6]), np.sin(track_boxes[:, 6])
+
+        def along_across(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            # (Nt, Nd, K) coordinates of (Nd, K, 2) points in each track's box frame.
+            dx = xy[None, ..., 0] - track_boxes[:, 0, None, None]
+            dy = xy[None, ..., 1] - track_boxes[:, 1, None, None]
+            cc, ss = c[:, None, None], s[:, None, None]
+            return cc * dx + ss * dy, cc * dy - ss * dx
+
+        along, across = along_across(bev_corners(seen_boxes))  # (Nt, Nd, 4)
+        half_l, half_w = 0.5 * track_boxes[:, 3, None], 0.5 * track_boxes[:, 4, None]
+        lo_a, hi_a, lo_c, hi_c = along.min(-1), along.max(-1), across.min(-1), across.max(-1)
+        with np.errstate(invalid="ignore"):
+            fits = (hi_a - lo_a <= 2.0 * (half_l + margin)) & (hi_c - lo_c <= 2.0 * (half_w + margin))
+        start_a, start_c = (np.where(toward_detection[:, None], v[..., 0], 0.0) for v in along_across(det_centers[:, None]))
+        shift_a = np.minimum(np.maximum(start_a, hi_a - half_l), lo_a + half_l)
+        shift_c = np.minimum(np.maximum(start_c, hi_c - half_w), lo_c + half_w)
+        c, s = c[:, None], s[:, None]
+        centers = np.stack([track_boxes[:, None, 0] + c * shift_a - s * shift_c,
+                            track_boxes[:, None, 1] + s * shift_a + c * shift_c], axis=-1)
+        return cls(centers, fits)
+
+
+def seen_part_cost(
+    base: np.ndarray,
+    seen: SeenParts,
+    allowed_tracks: np.ndarray,
+    track_boxes: np.ndarray,
+    track_centers: np.ndarray,
+    track_S: np.ndarray,
+    track_class: np.ndarray,
+    det_boxes: np.ndarray,
+    det_class: np.ndarray,
+    gate_chi2: np.ndarray,
+    size_std: np.ndarray,
+    weight_iou: float,
+    weight_size: float,
+) -> np.ndarray:
+    """Costs (Nt, Nd) of the pairs that ``base`` forbids but whose detection's seen part fits
+    in the track's box placed inside the gate; :data:`FORBIDDEN` elsewhere.
+
+    Only tracks where ``allowed_tracks`` (Nt,) is set take part. Such a pair costs 1 (a
+    centre at the gate's edge) plus its overlap and size terms.
+    """
+    cost = np.full(base.shape, FORBIDDEN)
+    candidate = (base >= FORBIDDEN) & seen.fits & allowed_tracks[:, None] & (track_class[:, None] == det_class[None, :])
+    if not candidate.any():
+        return cost
+    candidate &= mahalanobis_sq(track_centers, track_S, seen.centers) <= gate_chi2[:, None]
+    ti, di = np.nonzero(candidate)
+    cost[ti, di] = 1.0 + _shape_cost(track_boxes, det_boxes, ti, di, size_std, weight_iou, weight_size)
     return cost
 
 

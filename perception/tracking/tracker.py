@@ -5,7 +5,11 @@ Per frame (``step``), in the caller's Cartesian frame with z up:
 1. predict every track to the frame time (IMM: constant velocity + coordinated turn);
 2. associate detections of at least the class's birth score with all tracks (gated cost of
    Mahalanobis distance, 3D IoU and size, optimal assignment), then weaker detections with
-   the confirmed tracks still unmatched;
+   the confirmed tracks still unmatched. A LiDAR detection's box is grown from the part the
+   sensor saw and is misplaced along the object when its near end is hidden: a detection
+   whose seen part fits in a confirmed (or coasting) track's box may pair with it even when its grown
+   box's centre lies outside the gate, and then measures the track where its box holds the
+   seen part (so do all matches of a parked car);
 3. update matched tracks (centre through the IMM, height, size and heading through small
    scalar filters), age the others (tentative tracks die quickly, confirmed ones coast);
    tracks that stood still over the last motion window get a zero-velocity pseudo-measurement
@@ -26,7 +30,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from perception.config import TrackingConfig
-from perception.tracking.association import AssociationResult, assign, association_cost
+from perception.tracking.association import (
+    FORBIDDEN,
+    AssociationResult,
+    SeenParts,
+    assign,
+    association_cost,
+    seen_part_cost,
+)
 from perception.tracking.geometry import wrap_angle
 from perception.tracking.motion import IMMFilter, MotionNoise, process_noise
 from perception.tracking.motion_state import MotionStateBuffer
@@ -195,13 +206,16 @@ class MultiObjectTracker:
         boxes = np.empty((n, 7))
         cls = np.empty(n, np.int64)
         scores = np.empty(n)
+        seen = np.full((n, 7), np.nan)
         for i, d in enumerate(detections):
             boxes[i, :3] = d.box.center
             boxes[i, 3:6] = d.box.size
             boxes[i, 6] = d.box.yaw
             cls[i] = _CLASS_INDEX[ObjectClass(d.object_class)]
             scores[i] = d.score
-        return self.step_arrays(boxes, cls, scores, timestamp, [d.point_indices for d in detections])
+            if d.seen_box is not None:
+                seen[i, :3], seen[i, 3:6], seen[i, 6] = d.seen_box.center, d.seen_box.size, d.seen_box.yaw
+        return self.step_arrays(boxes, cls, scores, timestamp, [d.point_indices for d in detections], seen)
 
     def step_arrays(
         self,
@@ -210,10 +224,12 @@ class MultiObjectTracker:
         scores: np.ndarray,
         timestamp: float,
         point_indices: list[np.ndarray | None] | None = None,
+        seen_boxes: np.ndarray | None = None,
     ) -> TrackList:
         """:meth:`step` on detections given as arrays: (N, 7) boxes ``[x, y, z, l, w, h, yaw]``
         (metres, radians, z-up frame), (N,) class indices into :data:`CLASSES`, (N,) scores and
-        optionally each detection's point indices."""
+        optionally each detection's point indices and the (N, 7) boxes of the parts the sensor
+        saw (rows of NaN where the box is all there is)."""
         cfg = self.config
         dt = 0.0 if self._time is None else max(float(timestamp) - self._time, 0.0)
         self._time = float(timestamp)
@@ -233,10 +249,10 @@ class MultiObjectTracker:
 
         # 2. Associate: strong detections with every track, then weak ones with confirmed tracks.
         strong = det_score >= self._table["birth_score"][det_cls]
-        t_idx, d_idx = self._associate(det_boxes, det_cls, strong)
+        t_idx, d_idx, centers = self._associate(det_boxes, det_cls, strong, seen_boxes)
 
         # 3. Update matched tracks, age the rest.
-        self._update(t_idx, det_boxes[d_idx], det_score[d_idx])
+        self._update(t_idx, centers, det_boxes[d_idx], det_score[d_idx])
         still_std = self._param("still_speed_std")
         still = np.flatnonzero(self.motion.settled & np.isfinite(still_std))
         self.imm.hold_still(still, still_std[still])
@@ -273,19 +289,32 @@ class MultiObjectTracker:
         )
         return self._tracks(xc, Pc, moving)
 
-    def _associate(self, det_boxes: np.ndarray, det_cls: np.ndarray, strong: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Matched (track indices, detection indices), two (K,) int64 arrays."""
+    def _associate(self, det_boxes: np.ndarray, det_cls: np.ndarray, strong: np.ndarray,
+                   seen_boxes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Matched (track indices, detection indices), two (K,) int64 arrays, and the (K, 2)
+        centre each match measures."""
         if len(self) == 0 or len(det_boxes) == 0:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 2))
         cfg = self.config
         combined = self.imm.combined()
         centers, S = self.imm.innovation(self._param("pos_std"), combined)
         boxes = self.predicted_boxes(combined[0])
-        cost = association_cost(
+        shape_args = (self._param("size_std"), cfg.weight_iou, cfg.weight_size)
+        by_centre = association_cost(
             boxes, centers, S, self.cls, det_boxes, det_cls,
-            self._param("gate_chi2"), self._param("max_distance"), self._param("size_std"),
-            cfg.weight_iou, cfg.weight_size,
+            self._param("gate_chi2"), self._param("max_distance"), *shape_args,
         )
+        cost, seen = by_centre, None
+        settled = self.motion.settled
+        if seen_boxes is not None and cfg.seen_part_margin is not None:
+            # A parked car's box moves the least from where it stands, a moving track's from
+            # the detection's box.
+            seen = SeenParts.of(boxes, np.asarray(seen_boxes, dtype=np.float64).reshape(-1, 7), det_boxes[:, :2],
+                                ~settled, cfg.seen_part_margin)
+            cost = np.minimum(by_centre, seen_part_cost(
+                by_centre, seen, self.state != TENTATIVE, boxes, centers, S, self.cls, det_boxes, det_cls,
+                self._param("gate_chi2"), *shape_args,
+            ))
         first = assign(cost[:, strong])
         strong_idx = np.nonzero(strong)[0]
         t_idx, d_idx = first.matches[:, 0], strong_idx[first.matches[:, 1]]
@@ -295,12 +324,19 @@ class MultiObjectTracker:
             second: AssociationResult = assign(cost[np.ix_(rest, weak_idx)])
             t_idx = np.concatenate([t_idx, rest[second.matches[:, 0]]])
             d_idx = np.concatenate([d_idx, weak_idx[second.matches[:, 1]]])
-        return t_idx.astype(np.int64), d_idx.astype(np.int64)
+        t_idx, d_idx = t_idx.astype(np.int64), d_idx.astype(np.int64)
+        measured = det_boxes[d_idx, :2]
+        if seen is not None:
+            # Matches allowed by the seen part alone, and parked cars whose box holds the seen
+            # part, measure where the track's box holds it.
+            by_seen = (by_centre[t_idx, d_idx] >= FORBIDDEN) | (settled[t_idx] & seen.fits[t_idx, d_idx])
+            measured = np.where(by_seen[:, None], seen.centers[t_idx, d_idx], measured)
+        return t_idx, d_idx, measured
 
-    def _update(self, t_idx: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> None:
+    def _update(self, t_idx: np.ndarray, centers: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> None:
         if len(t_idx) == 0:
             return
-        self.imm.update(t_idx, boxes[:, :2], self._param("pos_std")[t_idx])
+        self.imm.update(t_idx, centers, self._param("pos_std")[t_idx])
         # Height of the centre.
         zz = self.z[t_idx]
         z, zv = zz[:, 0], zz[:, 1]

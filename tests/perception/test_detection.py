@@ -12,6 +12,7 @@ from perception.config import DetectionConfig, GroundConfig
 from perception.detection import detect, detect_objects
 from perception.ground import fit_ground
 from perception.map_query import MapQuery
+from perception.tracking.geometry import bev_intersection_pairs
 from perception.types import Box3D, ObjectClass
 from s2mat.evaluation.tracking import boxes_to_array, iou_3d
 from s2mat.sim import simulate
@@ -196,6 +197,26 @@ def test_without_a_map_nothing_is_dynamic_and_boxes_follow_the_pose(scene):
     for a, b in zip(in_sensor, in_world, strict=True):
         assert np.allclose(a.box.center @ pose[:3, :3].T + pose[:3, 3], b.box.center, atol=1e-6)
         np.testing.assert_array_equal(a.point_indices, b.point_indices)
+
+
+def test_a_grown_box_keeps_the_box_of_the_part_the_sensor_saw(scene):
+    """Detections whose footprint was grown to the class's (or trimmed to its width) carry the
+    box it was grown from, which lies (mostly: a car's end trimmed to a car's width) inside a
+    grown box."""
+    frames, _ = scene
+    grown = 0
+    for frame in frames[4:10]:
+        pose = frame.ground_truth.pose
+        for det in detect(frame.points, fit_ground(frame.points), world_T_sensor=pose):
+            if det.seen_box is None:
+                continue
+            if np.any(det.seen_box.size[:2] > det.box.size[:2]):
+                continue  # trimmed
+            grown += 1
+            seen, box = boxes_to_array([det.seen_box]), boxes_to_array([det.box])
+            assert np.prod(det.seen_box.size[:2]) < np.prod(det.box.size[:2])
+            assert bev_intersection_pairs(seen, box)[0] >= 0.7 * np.prod(det.seen_box.size[:2])
+    assert grown >= 20
 
 
 def test_predicted_boxes_in_the_world_frame_guide_clustering(scene):

@@ -118,3 +118,37 @@ def test_a_parked_car_with_jittering_boxes_does_not_pick_up_speed():
     free = np.mean([_parked_car_drift(loose, seed) for seed in range(8)], axis=0)
     assert held[0] < 0.5 * free[0] and held[0] < TrackingConfig().stationary_speed
     assert held[1] < 0.5 * free[1] and held[1] < 0.2
+
+
+def _parked_car_with_hidden_front(config: TrackingConfig) -> tuple[set[int], float]:
+    """A parked car (4.6 m long) fully seen for 3 s, then for 1 s with its front hidden: the
+    sensor sees 3.2 m of it, and box completion, taking the hidden edge for the car's front,
+    grows the box 1.3 m back from it. Returns the ids of confirmed tracks and how far the
+    first of them ends up from the car."""
+    tracker = MultiObjectTracker(config)
+    rng = np.random.default_rng(0)
+    car, size = np.array([20.0, 6.0]), np.array([4.6, 1.8, 1.5])
+    ids, error = set(), np.inf
+    first = None
+    for f in range(40):
+        jitter = np.r_[rng.normal(0, 0.05, 2), 0.0]
+        if f < 30:
+            det = Detection(Box3D([*car, 0.75] + jitter, size, 0.0), 5.0, ObjectClass.CAR)
+        else:  # the front (+x) is hidden beyond x = 0.9 of the car's frame
+            seen = Box3D([car[0] - 0.7, car[1], 0.75] + jitter, [3.2, 1.8, 1.5], 0.0)
+            det = Detection(Box3D([car[0] + 0.9 - 2.2, car[1], 0.75] + jitter, [4.4, 1.8, 1.5], 0.0), 5.0,
+                            ObjectClass.CAR, seen_box=seen)
+        tracks = tracker.step([det], 0.1 * f)
+        shown = [t for t in tracks if t.state.value == "confirmed"]
+        ids |= {t.track_id for t in shown}
+        first = first if first is not None else (shown[0].track_id if shown else None)
+        error = min((float(np.hypot(*(t.box.center[:2] - car))) for t in shown if t.track_id == first), default=np.inf)
+    return ids, error
+
+
+def test_a_parked_car_seen_in_part_keeps_its_track_where_it_stands():
+    ids, error = _parked_car_with_hidden_front(TrackingConfig())
+    assert len(ids) == 1 and error < 0.2
+    # Measured by the grown boxes' centres alone, the track is pulled back along the car.
+    ids_off, error_off = _parked_car_with_hidden_front(TrackingConfig(seen_part_margin=None))
+    assert len(ids_off) == 1 and error_off > 1.0
