@@ -14,9 +14,9 @@ and within a hard distance cap. The optimal assignment comes from scipy's
 
 A LiDAR detection's box is grown from the part of the object the sensor saw; when the
 object's near end is hidden, the grown box is misplaced along the object's length although
-the seen part lies inside the track's box. :func:`seen_part_cost` allows such pairs
-(:class:`SeenParts` places the track's box where it holds the seen part, moved the least
-from its prediction) at a cost above every pair allowed by its centre.
+the seen part lies inside the track's box. :func:`association_cost` may allow such pairs
+(:class:`SeenParts` places the track's box where it holds the seen part) at the cost of a
+centre at the gate's edge.
 """
 
 from __future__ import annotations
@@ -72,28 +72,36 @@ def association_cost(
     size_std: np.ndarray,
     weight_iou: float,
     weight_size: float,
-) -> np.ndarray:
-    """Cost matrix (Nt, Nd); pairs outside the gates cost :data:`FORBIDDEN`.
+    seen: SeenParts | None = None,
+    seen_tracks: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cost matrix (Nt, Nd), where pairs outside the gates cost :data:`FORBIDDEN`, and which
+    pairs (Nt, Nd) the seen parts alone allow.
 
     Per-track arrays (``gate_chi2``, ``max_distance``, ``size_std``) carry the class settings.
-    Boxes are (N, 7) rows ``[x, y, z, l, w, h, yaw]``.
+    Boxes are (N, 7) rows ``[x, y, z, l, w, h, yaw]``. With ``seen``, a pair outside the
+    centre gates is allowed when its detection's seen part fits in the track's box placed
+    inside the chi-square gate, for the tracks where ``seen_tracks`` (Nt,) is set; it costs
+    1 (a centre at the gate's edge) plus its overlap and size terms.
     """
     nt, nd = len(track_boxes), len(det_boxes)
     cost = np.full((nt, nd), FORBIDDEN)
+    by_seen = np.zeros((nt, nd), bool)
     if nt == 0 or nd == 0:
-        return cost
+        return cost, by_seen
+    same = track_class[:, None] == det_class[None, :]
     d2 = mahalanobis_sq(track_centers, track_S, det_boxes[:, :2])
     dist2 = np.sum((det_boxes[None, :, :2] - track_centers[:, None, :]) ** 2, axis=-1)
-    ok = (
-        (track_class[:, None] == det_class[None, :])
-        & (d2 <= gate_chi2[:, None])
-        & (dist2 <= max_distance[:, None] ** 2)
-    )
-    ti, di = np.nonzero(ok)
-    if len(ti) == 0:
-        return cost
-    cost[ti, di] = d2[ti, di] / gate_chi2[ti] + _shape_cost(track_boxes, det_boxes, ti, di, size_std, weight_iou, weight_size)
-    return cost
+    ok = same & (d2 <= gate_chi2[:, None]) & (dist2 <= max_distance[:, None] ** 2)
+    if seen is not None:
+        by_seen = ~ok & same & seen.fits & seen_tracks[:, None]
+        by_seen &= mahalanobis_sq(track_centers, track_S, seen.centers) <= gate_chi2[:, None]
+        d2 = np.where(by_seen, gate_chi2[:, None], d2)
+    ti, di = np.nonzero(ok | by_seen)
+    if len(ti):
+        cost[ti, di] = d2[ti, di] / gate_chi2[ti] + _shape_cost(track_boxes, det_boxes, ti, di, size_std,
+                                                                 weight_iou, weight_size)
+    return cost, by_seen
 
 
 @dataclass(frozen=True)
@@ -132,37 +140,6 @@ class SeenParts:
         centers = np.stack([track_boxes[:, None, 0] + c * shift_a - s * shift_c,
                             track_boxes[:, None, 1] + s * shift_a + c * shift_c], axis=-1)
         return cls(centers, fits)
-
-
-def seen_part_cost(
-    base: np.ndarray,
-    seen: SeenParts,
-    allowed_tracks: np.ndarray,
-    track_boxes: np.ndarray,
-    track_centers: np.ndarray,
-    track_S: np.ndarray,
-    track_class: np.ndarray,
-    det_boxes: np.ndarray,
-    det_class: np.ndarray,
-    gate_chi2: np.ndarray,
-    size_std: np.ndarray,
-    weight_iou: float,
-    weight_size: float,
-) -> np.ndarray:
-    """Costs (Nt, Nd) of the pairs that ``base`` forbids but whose detection's seen part fits
-    in the track's box placed inside the gate; :data:`FORBIDDEN` elsewhere.
-
-    Only tracks where ``allowed_tracks`` (Nt,) is set take part. Such a pair costs 1 (a
-    centre at the gate's edge) plus its overlap and size terms.
-    """
-    cost = np.full(base.shape, FORBIDDEN)
-    candidate = (base >= FORBIDDEN) & seen.fits & allowed_tracks[:, None] & (track_class[:, None] == det_class[None, :])
-    if not candidate.any():
-        return cost
-    candidate &= mahalanobis_sq(track_centers, track_S, seen.centers) <= gate_chi2[:, None]
-    ti, di = np.nonzero(candidate)
-    cost[ti, di] = 1.0 + _shape_cost(track_boxes, det_boxes, ti, di, size_std, weight_iou, weight_size)
-    return cost
 
 
 def assign(cost: np.ndarray) -> AssociationResult:

@@ -31,12 +31,10 @@ import numpy as np
 
 from perception.config import TrackingConfig
 from perception.tracking.association import (
-    FORBIDDEN,
     AssociationResult,
     SeenParts,
     assign,
     association_cost,
-    seen_part_cost,
 )
 from perception.tracking.geometry import wrap_angle
 from perception.tracking.motion import IMMFilter, MotionNoise, process_noise
@@ -299,22 +297,16 @@ class MultiObjectTracker:
         combined = self.imm.combined()
         centers, S = self.imm.innovation(self._param("pos_std"), combined)
         boxes = self.predicted_boxes(combined[0])
-        shape_args = (self._param("size_std"), cfg.weight_iou, cfg.weight_size)
-        by_centre = association_cost(
-            boxes, centers, S, self.cls, det_boxes, det_cls,
-            self._param("gate_chi2"), self._param("max_distance"), *shape_args,
-        )
-        cost, seen = by_centre, None
-        settled = self.motion.settled
+        settled, seen = self.motion.settled, None
         if seen_boxes is not None and cfg.seen_part_margin is not None:
             # A parked car's box moves the least from where it stands, a moving track's from
             # the detection's box.
             seen = SeenParts.of(boxes, np.asarray(seen_boxes, dtype=np.float64).reshape(-1, 7), det_boxes[:, :2],
                                 ~settled, cfg.seen_part_margin)
-            cost = np.minimum(by_centre, seen_part_cost(
-                by_centre, seen, self.state != TENTATIVE, boxes, centers, S, self.cls, det_boxes, det_cls,
-                self._param("gate_chi2"), *shape_args,
-            ))
+        cost, by_seen = association_cost(
+            boxes, centers, S, self.cls, det_boxes, det_cls, self._param("gate_chi2"), self._param("max_distance"),
+            self._param("size_std"), cfg.weight_iou, cfg.weight_size, seen, self.state != TENTATIVE,
+        )
         first = assign(cost[:, strong])
         strong_idx = np.nonzero(strong)[0]
         t_idx, d_idx = first.matches[:, 0], strong_idx[first.matches[:, 1]]
@@ -329,8 +321,8 @@ class MultiObjectTracker:
         if seen is not None:
             # Matches allowed by the seen part alone, and parked cars whose box holds the seen
             # part, measure where the track's box holds it.
-            by_seen = (by_centre[t_idx, d_idx] >= FORBIDDEN) | (settled[t_idx] & seen.fits[t_idx, d_idx])
-            measured = np.where(by_seen[:, None], seen.centers[t_idx, d_idx], measured)
+            fitted = by_seen[t_idx, d_idx] | (settled[t_idx] & seen.fits[t_idx, d_idx])
+            measured = np.where(fitted[:, None], seen.centers[t_idx, d_idx], measured)
         return t_idx, d_idx, measured
 
     def _update(self, t_idx: np.ndarray, centers: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> None:

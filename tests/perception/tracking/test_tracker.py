@@ -33,7 +33,7 @@ def test_assignment_prefers_the_globally_cheapest_pairing_and_respects_the_gate(
     tracks = np.array([[0, 0, 0.75, *CAR, 0], [3.0, 0, 0.75, *CAR, 0]])
     dets = np.array([[1.4, 0, 0.75, *CAR, 0], [3.2, 0, 0.75, *CAR, 0], [40, 0, 0.75, *CAR, 0]])
     S = np.repeat(np.eye(2)[None] * 1.0, 2, axis=0)
-    cost = association_cost(
+    cost, _ = association_cost(
         tracks, tracks[:, :2], S, np.zeros(2, int), dets, np.zeros(3, int),
         np.full(2, 13.8), np.full(2, 5.0), np.full(2, 0.3), 1.0, 0.5,
     )
