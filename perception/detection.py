@@ -806,13 +806,14 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
 
     # Detections, in the world frame when the pose is known.
     chosen = np.flatnonzero(reported)
-    grown = np.any(seen.center[chosen, :2] != boxes.center[chosen, :2], axis=1) | np.any(seen.size[chosen, :2] != boxes.size[chosen, :2], axis=1)
-    placed, seen_placed = _placed(boxes, chosen, world_T_sensor), _placed(seen, chosen, world_T_sensor)
+    grown = chosen[np.any(seen.center[chosen, :2] != boxes.center[chosen, :2], axis=1)
+                   | np.any(seen.size[chosen, :2] != boxes.size[chosen, :2], axis=1)]
+    seen_boxes = dict(zip(grown.tolist(), _placed(seen, grown, world_T_sensor), strict=True))
     detections = [
-        Detection(box=placed[i], score=float(1.0 - 0.5 * occ_share[c]), object_class=classes[c],
+        Detection(box=box, score=float(1.0 - 0.5 * occ_share[c]), object_class=classes[c],
                   point_indices=clusters.cluster_indices(c), dynamic_candidate=bool(dynamic[c]),
-                  seen_box=seen_placed[i] if grown[i] else None)
-        for i, c in enumerate(chosen.tolist())
+                  seen_box=seen_boxes.get(c))
+        for box, c in zip(_placed(boxes, chosen, world_T_sensor), chosen.tolist(), strict=True)
     ]
     return DetectionOutput(detections=detections, clusters=clusters, boxes=boxes, classes=classes,
                            structure=structure, dynamic=dynamic, free_share=free_share,

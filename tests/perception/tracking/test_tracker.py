@@ -8,7 +8,7 @@ from perception.config import TrackingConfig
 from perception.tracking import MultiObjectTracker
 from perception.tracking.association import assign, association_cost
 from perception.tracking.geometry import iou_3d
-from perception.types import Box3D, Detection, ObjectClass
+from perception.types import Box3D, Detection, ObjectClass, TrackState
 
 CAR = np.array([4.5, 1.8, 1.5])
 WALKER = np.array([0.6, 0.6, 1.75])
@@ -139,7 +139,7 @@ def _parked_car_with_hidden_front(config: TrackingConfig) -> tuple[set[int], flo
             det = Detection(Box3D([car[0] + 0.9 - 2.2, car[1], 0.75] + jitter, [4.4, 1.8, 1.5], 0.0), 5.0,
                             ObjectClass.CAR, seen_box=seen)
         tracks = tracker.step([det], 0.1 * f)
-        shown = [t for t in tracks if t.state.value == "confirmed"]
+        shown = [t for t in tracks if t.state is TrackState.CONFIRMED]
         ids |= {t.track_id for t in shown}
         first = first if first is not None else (shown[0].track_id if shown else None)
         error = min((float(np.hypot(*(t.box.center[:2] - car))) for t in shown if t.track_id == first), default=np.inf)
