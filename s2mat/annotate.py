@@ -7,8 +7,9 @@ tracker's tracks (their ``point_indices`` say which scan points are theirs), and
 
 A track's view is its camera crop when the frame has a camera and the box projects into
 the image (quality: crop area in pixels), otherwise a rendered view of its LiDAR points
-(quality: point count). A track is (re-)annotated when it has no annotation yet or a view
-at least ``refresh_ratio`` times better than the cached one arrives.
+(quality: point count). A track is (re-)annotated when it has no annotation yet, when its
+first camera view replaces an annotation from LiDAR, or when a view of the same kind at least
+``refresh_ratio`` times better than the cached one arrives.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class TrackAnnotator:
         todo, crops, geometry, sources, qualities = [], [], [], [], []
         for track in tracks:
             view = self._view(track, frame, points, pose)
-            if view is None or not self.cache.needs_update(track.track_id, view[1]):
+            if view is None or not self.cache.needs_update(track.track_id, view[1], view[2]):
                 continue
             todo.append(track)
             crops.append(view[0])
@@ -116,7 +117,7 @@ class TrackAnnotator:
         statements = self.model.annotate(crops, np.stack(geometry), [t.object_class for t in todo])
         records = []
         for track, found, quality, source in zip(todo, statements, qualities, sources, strict=True):
-            self.cache.update(track.track_id, found, quality, frame.index)
+            self.cache.update(track.track_id, found, quality, frame.index, source)
             records.append({"frame": frame.index, "timestamp": frame.timestamp, "track_id": track.track_id,
                             "class": track.object_class.value, "moving": bool(track.moving), "view": source,
                             "quality": round(float(quality), 1), "statements": [s.to_json() for s in found]})

@@ -139,10 +139,14 @@ def render_lidar_view(points: np.ndarray, center: np.ndarray, yaw: float, size: 
 class TrackAnnotationCache:
     """Annotations per track id, refreshed only when a clearly better view arrives.
 
-    View quality is any number where larger is better (crop area in pixels for camera
-    views, point count for LiDAR views); a new view replaces the cached one when its quality
-    is at least ``refresh_ratio`` times the cached quality.
+    A view is of a kind, ``camera`` or ``lidar``, and has a quality: any number where larger
+    is better (crop area in pixels for camera views, point count for LiDAR views). A camera
+    view replaces an annotation from a LiDAR view (the image shows what the points cannot:
+    colour, lights, markings), never the other way round; a view of the same kind replaces the
+    cached one when its quality is at least ``refresh_ratio`` times the cached quality.
     """
+
+    RANK = {"lidar": 0, "camera": 1}
 
     def __init__(self, refresh_ratio: float = 1.5) -> None:
         self.refresh_ratio = float(refresh_ratio)
@@ -154,12 +158,18 @@ class TrackAnnotationCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def needs_update(self, track_id: int, quality: float) -> bool:
+    def needs_update(self, track_id: int, quality: float, view: str) -> bool:
         entry = self._entries.get(track_id)
-        return entry is None or quality >= self.refresh_ratio * max(entry["quality"], 1e-9)
+        if entry is None:
+            return True
+        rank, cached = self.RANK[view], self.RANK[entry["view"]]
+        return rank > cached or (rank == cached and quality >= self.refresh_ratio * max(entry["quality"], 1e-9))
 
-    def update(self, track_id: int, statements: list[Statement], quality: float, frame: int) -> None:
-        self._entries[track_id] = {"statements": statements, "quality": float(quality), "frame": int(frame)}
+    def update(self, track_id: int, statements: list[Statement], quality: float, frame: int, view: str) -> None:
+        if view not in self.RANK:
+            raise ValueError(f"view must be one of {', '.join(self.RANK)}, got {view!r}")
+        self._entries[track_id] = {"statements": statements, "quality": float(quality), "frame": int(frame),
+                                   "view": view}
 
     def get(self, track_id: int) -> list[Statement] | None:
         entry = self._entries.get(track_id)

@@ -53,8 +53,9 @@ def test_annotator_node_annotates_confirmed_car_tracks_over_dds(tmp_path):
     node = subprocess.Popen([sys.executable, "-m", "s2mat_ros.annotator_node", "--ros-args",
                              "-p", "annotator.enabled:=true", "-p", f"camera_T_lidar:={extrinsic}",
                              # A frame waits for its image: more than the default 0.3 s of wall
-                             # time, so a slow moment of the test machine cannot end the wait (one
-                             # run in about 15 got LiDAR views only, cause not established).
+                             # time, so a slow moment of the test machine cannot end the wait. An
+                             # image lost on the best-effort camera topic (about one in 50 here)
+                             # gives its frame LiDAR views; a track's next camera view replaces them.
                              "-p", "camera_wait:=2.0"],
                             env=ros_env(domain), stdout=log.open("w"), stderr=subprocess.STDOUT,
                             start_new_session=True)

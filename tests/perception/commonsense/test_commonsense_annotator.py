@@ -99,13 +99,20 @@ def test_lidar_view_shows_the_points_silhouette():
 
 def test_track_cache_refreshes_only_on_a_better_view():
     cache = TrackAnnotationCache(refresh_ratio=1.5)
-    assert cache.needs_update(7, 100.0)
-    cache.update(7, [], quality=100.0, frame=1)
-    assert not cache.needs_update(7, 120.0)
-    assert cache.needs_update(7, 160.0)
-    cache.update(3, [], quality=10.0, frame=2)
+    assert cache.needs_update(7, 100.0, "lidar")
+    cache.update(7, [], quality=100.0, frame=1, view="lidar")
+    assert not cache.needs_update(7, 120.0, "lidar")
+    assert cache.needs_update(7, 160.0, "lidar")
+    # The first camera view replaces a LiDAR one whatever the numbers; LiDAR never replaces camera.
+    assert cache.needs_update(7, 30.0, "camera")
+    cache.update(7, [], quality=30.0, frame=2, view="camera")
+    assert not cache.needs_update(7, 1000.0, "lidar")
+    assert not cache.needs_update(7, 40.0, "camera") and cache.needs_update(7, 45.0, "camera")
+    cache.update(3, [], quality=10.0, frame=2, view="lidar")
     cache.prune([3])
     assert 7 not in cache and 3 in cache and len(cache) == 1
+    with pytest.raises(ValueError, match="view must be one of"):
+        cache.update(4, [], quality=1.0, frame=3, view="radar")
 
 
 def test_cli_annotate_and_train_on_simulated_crops(sim_frames, sim_crops, tmp_path):
