@@ -81,7 +81,8 @@ class AnnotatorNode(Node):
         self.pending: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self.waiting: deque[tuple[int, dict[str, Any], float]] = deque()  # complete frames, monotonic deadline
         self.frames = 0
-        self.stats = {"lists": 0, "malformed": 0, "annotated_frames": 0, "annotations": 0, "images": 0}
+        self.stats = {"lists": 0, "malformed": 0, "annotated_frames": 0, "annotations": 0, "camera_views": 0,
+                      "images": 0, "camera_infos": 0}
         self._warned_extrinsic = False
         self.create_subscription(String, self.settings["tracks_topic"], guarded(self, self._on_tracks), RELIABLE)
         self.create_subscription(PointCloud2, "/s2mat/points/static", guarded(self, lambda m: self._on_cloud("static", m)),
@@ -116,6 +117,7 @@ class AnnotatorNode(Node):
         self._flush()
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
+        self.stats["camera_infos"] += 1
         K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
         if msg.width <= 0 or msg.height <= 0 or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
             self.get_logger().warning(f"ignored a camera_info of {msg.width}x{msg.height} with K {K.ravel().tolist()}")
@@ -229,6 +231,7 @@ class AnnotatorNode(Node):
         self.stats["annotated_frames"] += bool(records)
         for record in records:
             self.stats["annotations"] += 1
+            self.stats["camera_views"] += record["view"] == "camera"
             self.pub.publish(String(data=json.dumps({"stamp": slot["stamp"], **record}, separators=(",", ":"))))
 
 
