@@ -29,7 +29,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -405,9 +405,8 @@ class PerceptionHalf:
         clock = time.perf_counter()
         correction = pose @ np.linalg.inv(detected.guess)
         detections = [
-            Detection(box=transform_box(d.box, correction), score=d.score, object_class=d.object_class,
-                      point_indices=d.point_indices, dynamic_candidate=d.dynamic_candidate,
-                      seen_box=None if d.seen_box is None else transform_box(d.seen_box, correction))
+            replace(d, box=transform_box(d.box, correction),
+                    seen_box=None if d.seen_box is None else transform_box(d.seen_box, correction))
             for d in detected.found.detections
         ]
         tracks = self.tracker.step(detections, detected.timestamp)

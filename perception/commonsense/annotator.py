@@ -158,16 +158,21 @@ class TrackAnnotationCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def _rank(self, view: str) -> int:
+        if view not in self.RANK:
+            raise ValueError(f"view must be one of {', '.join(self.RANK)}, got {view!r}")
+        return self.RANK[view]
+
     def needs_update(self, track_id: int, quality: float, view: str) -> bool:
+        rank = self._rank(view)
         entry = self._entries.get(track_id)
         if entry is None:
             return True
-        rank, cached = self.RANK[view], self.RANK[entry["view"]]
+        cached = self.RANK[entry["view"]]
         return rank > cached or (rank == cached and quality >= self.refresh_ratio * max(entry["quality"], 1e-9))
 
     def update(self, track_id: int, statements: list[Statement], quality: float, frame: int, view: str) -> None:
-        if view not in self.RANK:
-            raise ValueError(f"view must be one of {', '.join(self.RANK)}, got {view!r}")
+        self._rank(view)  # a view of an unknown kind is an error
         self._entries[track_id] = {"statements": statements, "quality": float(quality), "frame": int(frame),
                                    "view": view}
 
