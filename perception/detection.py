@@ -72,7 +72,12 @@ POST_MAX_HEIGHT = 4.5  # metres, the whole cluster
 POST_FOOTPRINT = 1.0  # metres, at most, across the points above that height (a facade is wider)
 # A car under something that overhangs it (a tree crown, an awning): too tall or too wide for
 # a car as a whole, but most of its points lie below CANOPY_CUT above its bottom and form a
-# car's footprint there.
+# car's footprint there. A cluster shaped as a car joined to something beside it (too wide for
+# a car) is refitted the same way, to the largest piece of its points below the cut: a parked
+# car with a street tree's trunk and crown beside it was boxed across the street. On the 18
+# simulated runs: mean MOTA 84.74 -> 85.09, street seed 3 79.0 -> 83.0, intersection seed 5
+# 79.5 -> 82.3; street seeds 2 and 5 lost 1.9 and 1.3 (a far parked car seen in pieces kept
+# one more false walker track).
 CANOPY_CUT = 1.6  # metres above the cluster's bottom: a car's roof is below, a crown above
 CANOPY_BODY = 1.0  # metres above the bottom: the car's body, whose footprint is fitted (a crown's edge may hang lower than its roof)
 CANOPY_MARGIN = 0.1  # metres around that footprint in which the roof's points are looked for
@@ -164,10 +169,11 @@ def _cars_under_canopy(points: np.ndarray, clusters: Clusters, boxes: BoxArrays,
     """Clusters (indices) that are a car with something overhanging it: most of their points lie
     below CANOPY_CUT above the bottom, and those below CANOPY_BODY have a car's footprint. Their
     boxes are refitted, in place, to that footprint and the highest point over it below the cut."""
-    length, height = boxes.size[:, 0], boxes.size[:, 2]
-    maybe = np.flatnonzero(np.array([c is ObjectClass.OTHER for c in classes], dtype=bool)
-                           & (length >= JOINED_LENGTHS[0]) & (length <= CANOPY_MAX_LENGTH)
-                           & (height > CANOPY_CUT) & (height <= POST_MAX_HEIGHT))
+    length, width, height = boxes.size[:, 0], boxes.size[:, 1], boxes.size[:, 2]
+    other = np.array([c is ObjectClass.OTHER for c in classes], dtype=bool)
+    joined = np.array([c is ObjectClass.CAR for c in classes], dtype=bool) & (width > CANOPY_WIDTHS[1])
+    maybe = np.flatnonzero(((other & (height > CANOPY_CUT)) | joined)
+                           & (length >= JOINED_LENGTHS[0]) & (length <= CANOPY_MAX_LENGTH) & (height <= POST_MAX_HEIGHT))
     cars = []
     for c in maybe.tolist():  # a few clusters per scan
         members = clusters.cluster_indices(c)
@@ -175,13 +181,24 @@ def _cars_under_canopy(points: np.ndarray, clusters: Clusters, boxes: BoxArrays,
         rise = points[members, 2] - bottom
         low = members[rise <= CANOPY_CUT]
         body = members[rise <= CANOPY_BODY]
-        if len(low) < CANOPY_SHARE * len(members) or len(body) < max(CANOPY_BODY_SHARE * len(members), 3):
+        if len(body) < 3 or (other[c] and (len(low) < CANOPY_SHARE * len(members)
+                                           or len(body) < CANOPY_BODY_SHARE * len(members))):
             continue
-        # The heading from the body's connectivity voxels, as every cluster's (few, and denoised).
+        # The body is the largest piece below CANOPY_BODY (a trunk or post beside the car is not);
+        # a cluster shaped as a car joined to something has all its points below the crown's
+        # edge, and its body is the largest piece below CANOPY_CUT.
+        if joined[c]:
+            body = low
+        piece = _main_piece(points[body, :2])
+        # The heading from the body's connectivity voxels, as every cluster's (few, and denoised):
+        # those whose nearest body point is in that piece.
         voxels = clusters.cluster_voxels(c)
-        voxels = voxels[voxels[:, 2] - bottom <= CANOPY_BODY]
+        voxels = voxels[voxels[:, 2] - bottom <= (CANOPY_CUT if joined[c] else CANOPY_BODY)]
+        if len(voxels):
+            voxels = voxels[piece[cKDTree(points[body]).query(voxels)[1]]]
         if not len(voxels):
             continue
+        body = body[piece]
         heading = fit_headings(voxels[:, :2], np.zeros(1, np.int64), clustering.yaw_steps, clustering.box_criterion)
         car = fit_boxes(points, body, np.zeros(1, np.int64), heading)
         car_length, car_width = car.size[0, :2]
