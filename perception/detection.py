@@ -11,7 +11,9 @@ road user stands in the open, while a car-sized piece of a facade (cut off by th
 the field of view or by an awning's shadow), or a trunk or pole, goes on upwards into space
 that is occupied or never seen. A cluster partly in space seen free and partly in
 persistent occupancy is first split when its new part stands apart with a walker's or a
-cyclist's shape: someone who walks or rides past a pole or a parked car.
+cyclist's shape: someone who walks or rides past a pole or a parked car. Beyond the clusters'
+reach (``far_free_range``) the map is asked point by point: far points in space it has seen
+free are traffic (``far_dynamic``), which registration must not lock onto.
 
 Two class guesses look beyond one cluster's box: a car-long cluster too tall for a car
 whose topmost points stand within a post's footprint is a car joined to a pole, trunk or
@@ -101,6 +103,7 @@ class DetectionOutput:
     occupied_share: np.ndarray  # (count,) share of its voxels in persistent static occupancy
     detection_cluster: np.ndarray  # (len(detections),) cluster of each detection
     open_above: np.ndarray | None = None  # (count,) share of its top columns with space seen free above (1 untested)
+    far_dynamic: np.ndarray | None = None  # (F,) indices of the far points in space seen free (DetectionConfig.far_free_range)
 
 
 def _yaw_of(rotation: np.ndarray) -> float:
@@ -793,10 +796,19 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     free_share = np.zeros(k)
     occ_share = np.zeros(k)
     open_above = np.ones(k)
+    far_dynamic = np.zeros(0, np.int64)
     if static_map is not None and world_T_sensor is not None and k:
         columns = _OpenAbove.of(clusters, shapes, config, clustering.voxel_size, world_T_sensor)
-        samples, above_free = _sample_map(static_map, clusters, pts, world_T_sensor, config, clustering.voxel_size,
-                                          columns.above)
+        # Far traffic, point by point, in the same exchange with the map.
+        far = np.zeros(0, np.int64)
+        if config.far_free_range > 0:
+            far = np.flatnonzero(~mask & (np.hypot(pts[:, 0], pts[:, 1]) >= config.far_free_range))
+        far_world = pts[far].astype(np.float64) @ world_T_sensor[:3, :3].T + world_T_sensor[:3, 3]
+        samples, also_free = _sample_map(static_map, clusters, pts, world_T_sensor, config, clustering.voxel_size,
+                                         np.concatenate([columns.above, far_world]))
+        above_free = None if also_free is None or not len(columns.above) else also_free[:len(columns.above)]
+        if len(far):
+            far_dynamic = far[also_free[len(columns.above):]]
         split = _split_by_map(pts, clusters, samples, clustering.min_points)
         if split is not clusters:  # the map split a cluster (rare): shape the parts, ask about their tops
             clusters = split
@@ -853,7 +865,8 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     ]
     return DetectionOutput(detections=detections, clusters=clusters, boxes=boxes, classes=classes,
                            structure=structure, dynamic=dynamic, free_share=free_share,
-                           occupied_share=occ_share, detection_cluster=chosen, open_above=open_above)
+                           occupied_share=occ_share, detection_cluster=chosen, open_above=open_above,
+                           far_dynamic=far_dynamic)
 
 
 def detect(points: np.ndarray, ground: np.ndarray | GroundModel, config: DetectionConfig | None = None,

@@ -181,3 +181,45 @@ def test_parked_cars_are_reported_from_the_first_frame(street, full_run):
                 for b in parked)
     assert found >= 0.75 * len(parked), f"{found} of {len(parked)} parked cars reported in the first frame"
     assert all(t.object_class is ObjectClass.CAR for t in result.tracks)
+
+
+def test_far_points_in_space_seen_free_are_left_out_of_registration(street, monkeypatch):
+    """Beyond the clusters' reach the map is asked point by point: far non-ground points in
+    space it has seen free are believed dynamic, so registration leaves them out. Most are
+    far traffic, and they take few of the far static points."""
+    from s2mat import loop_parts
+
+    seen = []
+    detect = loop_parts.PerceptionHalf.detect
+
+    def spy(self, frame, start, query):
+        detected = detect(self, frame, start, query)
+        seen.append((frame, detected))
+        return detected
+
+    monkeypatch.setattr(loop_parts.PerceptionHalf, "detect", spy)
+    config = preset("hdl64")
+    _run(street)
+    moving_hits = static_hits = moving_far = static_far = 0
+    for frame, detected in seen[5:]:
+        valid = np.flatnonzero(detected.valid)
+        moving = np.asarray(frame.ground_truth.moving)[valid]
+        xy = frame.points[valid, :2]
+        reach = np.hypot(xy[:, 0], xy[:, 1])
+        far = (reach >= config.detection.far_free_range) & ~detected.ground.mask
+        flagged = np.zeros(len(valid), bool)
+        flagged[detected.found.far_dynamic] = True
+        # (detection sees the scan deskewed: a point may move by its motion within the sweep)
+        assert np.all(reach[flagged] >= config.detection.far_free_range - 1.0)
+        assert not np.any(flagged & detected.ground.mask)
+        assert np.all(detected.believed_dynamic[flagged])
+        moving_hits += np.sum(flagged & moving)
+        static_hits += np.sum(flagged & ~moving)
+        moving_far += np.sum(far & moving)
+        static_far += np.sum(far & ~moving)
+    print(f"far moving points {moving_far}: {moving_hits / moving_far:.2f} left out; "
+          f"far static {static_far}: {static_hits / static_far:.3f}")
+    assert moving_far > 1000
+    assert moving_hits / moving_far >= 0.4
+    assert static_hits / static_far <= 0.06
+    assert moving_hits > static_hits
