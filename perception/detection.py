@@ -27,7 +27,7 @@ the sensor frame. Units are metres and radians.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -103,7 +103,7 @@ class DetectionOutput:
     occupied_share: np.ndarray  # (count,) share of its voxels in persistent static occupancy
     detection_cluster: np.ndarray  # (len(detections),) cluster of each detection
     open_above: np.ndarray | None = None  # (count,) share of its top columns with space seen free above (1 untested)
-    far_dynamic: np.ndarray | None = None  # (F,) indices of the far points in space seen free (DetectionConfig.far_free_range)
+    far_dynamic: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (F,) far points in space seen free (DetectionConfig.far_free_range)
 
 
 def _yaw_of(rotation: np.ndarray) -> float:
@@ -561,9 +561,11 @@ PIECE_CELL = 0.15  # metres: points in touching cells of this grid are linked (a
 
 def _split_by_map(points: np.ndarray, clusters: Clusters, samples: _MapSamples, min_points: int) -> Clusters:
     """``clusters`` with the new part of each cluster that is partly seen free and partly
-    persistent occupancy as a cluster of its own (see SPLIT_*): each point, connectivity voxel
-    and map sample goes to the part of its nearest sample seen free or persistent. The new
-    clusters are numbered after the others; ``samples.owner`` follows."""
+    persistent occupancy as a cluster of its own (see SPLIT_*): the new part is the largest
+    piece of the points whose nearest sample is seen free rather than persistent, each
+    connectivity voxel goes with the part of the point nearest it, and each map sample with
+    the new part when its nearest free or persistent sample is free. The new clusters are numbered after the others;
+    ``samples.owner`` follows."""
     k = clusters.count
     owner, seen_free, persistent = samples.owner, samples.seen_free, samples.persistent
     n = np.maximum(np.bincount(owner, minlength=k), 1)
