@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from mapping.voxel_keys import point_keys
+from mapping.voxel_keys import group, point_keys
 
 
 class ScanVoxels:
@@ -26,19 +26,11 @@ class ScanVoxels:
         self.points = np.asarray(points, dtype=np.float64)
         self._rows = None if valid is None else np.flatnonzero(valid)
         grouped = self.points if self._rows is None else self.points.take(self._rows, axis=0)
-        keys = point_keys(grouped, leaf)
-        order = np.argsort(keys)  # any order: the sums below add each voxel's points in scan order
-        sorted_keys = keys.take(order)
-        first = np.ones(len(keys), dtype=bool)
-        np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
-        starts = np.flatnonzero(first)
-        self.keys = sorted_keys.take(starts)
-        self.counts = np.diff(np.r_[starts, len(keys)])
-        self._voxel = np.empty(len(keys), dtype=np.int64)  # each grouped point's voxel
-        self._voxel[order] = np.cumsum(first) - 1
-        self.sums = np.empty((len(starts), 3))
+        # self._voxel: each grouped point's voxel; the sums add each voxel's points in scan order.
+        self.keys, self._voxel, self.counts = group(point_keys(grouped, leaf))
+        self.sums = np.empty((len(self.keys), 3))
         for axis in range(3):  # per column: 1-D weighted counts are several times faster
-            self.sums[:, axis] = np.bincount(self._voxel, weights=grouped[:, axis], minlength=len(starts))
+            self.sums[:, axis] = np.bincount(self._voxel, weights=grouped[:, axis], minlength=len(self.keys))
 
     def __len__(self) -> int:
         return len(self.counts)

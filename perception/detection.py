@@ -514,6 +514,27 @@ def _evidence(static_map: MapQuery, points_world: np.ndarray, config: DetectionC
     return (free >= config.free_evidence) & (free > occ), (occ >= config.occupied_evidence) & (occ >= free)
 
 
+def _seen_free_again(static_map: MapQuery, points_world: np.ndarray, asked: np.ndarray, answers: np.ndarray | None,
+                     config: DetectionConfig) -> np.ndarray | None:
+    """Seen free, for (M, 3) world points (None when M is 0), where the points ``asked``
+    already have ``answers``: only the others are asked (after a split the columns of the
+    clusters left whole are the same, and often no point is new, so no second exchange)."""
+    if not len(points_world):
+        return None
+    seen_free = np.zeros(len(points_world), dtype=bool)
+    new = np.ones(len(points_world), dtype=bool)
+    if answers is not None:
+        rows = np.ascontiguousarray(np.concatenate([asked, points_world]), dtype=np.float64)
+        _, first, inverse = np.unique(rows.view(np.dtype((np.void, 3 * rows.itemsize))).ravel(),
+                                      return_index=True, return_inverse=True)
+        source = first[inverse[len(asked):]]  # each point's first occurrence among all
+        new = source >= len(asked)
+        seen_free[~new] = answers[source[~new]]
+    if new.any():
+        seen_free[new] = _evidence(static_map, points_world[new], config)[0]
+    return seen_free
+
+
 def _sample_map(static_map: MapQuery, clusters: Clusters, points: np.ndarray, world_T_sensor: np.ndarray,
                 config: DetectionConfig, cluster_voxel: float,
                 also: np.ndarray) -> tuple[_MapSamples, np.ndarray | None]:
@@ -829,8 +850,9 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
             clusters = split
             shapes = _shape(pts, clusters, model, mask, config, clustering)
             k = clusters.count
+            asked = columns.above
             columns = _OpenAbove.of(clusters, shapes, config, clustering.voxel_size, world_T_sensor)
-            above_free = _evidence(static_map, columns.above, config)[0] if len(columns.above) else None
+            above_free = _seen_free_again(static_map, columns.above, asked, above_free, config)
         free_share, occ_share, open_above = _map_shares(clusters, samples, columns, above_free)
     oversized, boxes, ground_z, floating, classes, overhung = shapes
     # Road users stand on the ground; small ones have open sky above them (a trunk has its

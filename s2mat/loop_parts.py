@@ -270,10 +270,12 @@ class MappingHalf:
                           valid=valid, raw=raw, points=points, times=times)
 
     def evidence(self, points_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Free and occupied counts of the static map at (K, 3) world points (the map check)."""
+        """Free and occupied counts of the static map at (K, 3) world points (the map check).
+        In space the map holds no voxel of, free counts stop at ``detection.free_evidence``:
+        detection only asks whether such space was seen free that often."""
         if self.unfinished:
             raise RuntimeError("the map check of a frame must wait for the last frame's finish()")
-        answer = self.map.evidence(points_world)
+        answer = self.map.evidence(points_world, free_enough=self.config.detection.free_evidence)
         self._start_map_update()
         return answer
 

@@ -12,7 +12,7 @@ from mapping import map_io
 from mapping.config import StaticMapConfig
 from mapping.errors import MapFileError
 from mapping.static_map import StaticMap
-from mapping.voxel_keys import shard_of
+from mapping.voxel_keys import point_keys, shard_of
 
 
 @pytest.fixture(scope="module")
@@ -276,6 +276,24 @@ def test_static_map_answers_the_perception_map_query(scans):
     assert isinstance(smap, MapQuery)
     pts = _world(scans[0])[:50]
     assert smap.free_counts(pts).shape == smap.occupied_counts(pts).shape == (50,)
+
+
+def test_evidence_with_enough_free_stops_counting_only_in_space_the_map_does_not_hold(scans):
+    smap = StaticMap(StaticMapConfig(), max_range=80.0)
+    for scan in scans:
+        smap.integrate(scan.points, scan.pose, scan.labels != 2)
+    # the moving box's points (never held: free space for most of the scans) and the structure
+    moving = np.concatenate([_world(s)[s.labels == 2] for s in scans[-5:]])
+    static = _world(scans[-1])[scans[-1].labels == 0]
+    points = np.concatenate([moving, static])
+    free, occupied = smap.evidence(points)
+    capped_free, capped_occupied = smap.evidence(points, free_enough=2)
+    assert np.array_equal(occupied, capped_occupied)
+    held = np.isin(point_keys(points, smap.voxel_size), smap.table().keys)
+    assert held.any() and not held.all()
+    assert np.array_equal(capped_free[held], free[held])
+    assert np.array_equal(capped_free[~held], np.minimum(free[~held], 2))
+    assert (free[~held] > 2).mean() > 0.5  # the cap does cut counts short there
 
 
 def test_simulated_car_that_pulls_out_is_carved_from_the_map():

@@ -7,6 +7,7 @@ import small_gicp
 from raycast_scene import street_scans
 
 from mapping.scan_voxels import ScanVoxels
+from mapping.voxel_keys import group, point_keys
 
 
 def _sorted_rows(points: np.ndarray) -> np.ndarray:
@@ -34,3 +35,14 @@ def test_centroids_equal_a_voxel_grid_downsampling_of_the_subset():
     # leaving out every point of some voxels drops those voxels
     assert len(voxels.centroids(leave_outs["the moving box"])) < len(voxels)
     assert len(voxels.centroids(np.ones(len(points), dtype=bool))) == 0
+
+
+def test_grouping_keys_equals_numpy_unique():
+    scan = street_scans(frames=1)[0]
+    for leaf in (0.1, 0.5):
+        keys = point_keys(scan.points.astype(np.float64), leaf)
+        got = group(keys)
+        expected = np.unique(keys, return_inverse=True, return_counts=True)
+        for a, b in zip(got, expected, strict=True):
+            assert np.array_equal(a, b)
+    assert all(len(part) == 0 for part in group(np.zeros(0, dtype=np.int64)))

@@ -420,6 +420,27 @@ def test_a_walker_beside_a_pole_the_map_holds_is_split_off(monkeypatch):
     assert detect_objects(points, ground_mask).clusters.count == merged.clusters.count
 
 
+def test_after_a_split_the_map_is_asked_only_about_new_space():
+    """The walker beside the pole is split off; a second walker in the open was asked about
+    (its space and the space above it) before the split, and is not asked about again."""
+    pole_xy = (10.0, 0.0)
+    ground = np.column_stack([g.ravel() for g in np.meshgrid(np.arange(4.0, 16.0, 0.2), np.arange(-5.0, 5.0, 0.2))]
+                             + [np.zeros(3000)])
+    scene = [ground, _surface(pole_xy, (0.15, 0.15, 3.0)), _surface((10.0, 0.45), (0.45, 0.35, 1.75)),
+             _surface((7.0, -3.0), (0.45, 0.35, 1.75))]
+    points = np.concatenate(scene).astype(np.float32)
+    points[:, 2] -= 1.7
+    static_map = _PoleMap(pole_xy, 0.075)
+    asked = []
+    free_counts = static_map.free_counts
+    static_map.free_counts = lambda pts: asked.append(np.array(pts)) or free_counts(pts)
+    out = detect_objects(points, points[:, 2] < -1.6, static_map=static_map, world_T_sensor=np.eye(4))
+    assert sum(d.object_class is ObjectClass.PEDESTRIAN for d in out.detections) == 2
+    assert len(asked) == 2  # the second exchange: the new walker's columns
+    rows = np.concatenate(asked)
+    assert len(np.unique(rows, axis=0)) == len(rows)
+
+
 def test_a_car_under_a_tree_crown_is_a_car(monkeypatch):
     """A parked car under a tree joins its crown into one cluster, too wide or too tall for a
     car. Most of its points lie below a car's roof, and those of its body have a car's
