@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 TRACK_BOX_MARGIN = 0.3  # metres
 BOX_CELL = 2.0  # metres, the grid cell with which points_in_boxes finds the points near its boxes
 MAX_GRID_CELLS = 1_000_000  # at most, in that grid (boxes far apart get wider cells)
+NO_BOX, SHARED = -1, -2  # grid cells within reach of no box, of several
 
 
 def transform_box(box: Box3D, transform: np.ndarray) -> Box3D:
@@ -80,19 +81,57 @@ def points_in_boxes(points: np.ndarray, boxes: list[Box3D], margin: float) -> np
     lower = np.floor((centres - reach[:, None] - low) / cell).astype(np.int64)
     upper = np.floor((centres + reach[:, None] - low) / cell).astype(np.int64)
     shape = upper.max(axis=0) + 1
-    grid = np.zeros(shape, dtype=bool)
-    for (i0, j0), (i1, j1) in zip(lower.tolist(), upper.tolist(), strict=True):
-        grid[i0:i1 + 1, j0:j1 + 1] = True
-    with np.errstate(invalid="ignore"):  # non-finite points fall outside the grid
-        i = np.floor((points[:, 0] - low[0]) * (1.0 / cell)).astype(np.int64)
-        j = np.floor((points[:, 1] - low[1]) * (1.0 / cell)).astype(np.int64)
-    idx = np.flatnonzero((i >= 0) & (i < shape[0]) & (j >= 0) & (j < shape[1]))
-    idx = idx[grid[i[idx], j[idx]]]
-    near = points[idx]
+    # Each cell: the one box within whose reach it lies, or SHARED when several reach it. A
+    # point in a cell of one box can only be inside that box: all such points take one test.
+    owner = np.full(shape, NO_BOX, dtype=np.int64)
+    for b, ((i0, j0), (i1, j1)) in enumerate(zip(lower.tolist(), upper.tolist(), strict=True)):
+        cells = owner[i0:i1 + 1, j0:j1 + 1]
+        cells[cells != NO_BOX] = SHARED
+        cells[cells == NO_BOX] = b
+    i, j = (_grid_index(points[:, axis], low[axis], cell) for axis in range(2))
+    # Negative indices (and those of non-finite points) read as unsigned are out of range too.
+    idx = np.flatnonzero((i.view(np.uint64) < shape[0]) & (j.view(np.uint64) < shape[1]))
+    flat = i.take(idx)
+    flat *= shape[1]
+    flat += j.take(idx)
+    of_cell = owner.ravel().take(flat)
+    one = idx.compress(of_cell >= 0)
+    inside[one] = _inside_own_box(points, one, of_cell.compress(of_cell >= 0), boxes, margin)
+    shared = idx[of_cell == SHARED]
+    near = points[shared]
     for box, r in zip(boxes, reach.tolist(), strict=True):  # a handful of boxes; each test vectorised
         close = np.flatnonzero((np.abs(near[:, 0] - box.center[0]) < r) & (np.abs(near[:, 1] - box.center[1]) < r))
         if len(close):
-            inside[idx[close[box.contains(near[close], margin)]]] = True
+            inside[shared[close[box.contains(near[close], margin)]]] = True
+    return inside
+
+
+def _grid_index(values: np.ndarray, low: float, cell: float) -> np.ndarray:
+    """(N,) int64 ``floor((values - low) / cell)``, in one buffer (non-finite values give
+    numpy's undefined integer, which the caller's range check drops)."""
+    index = np.subtract(values, low, dtype=np.float64)
+    index *= 1.0 / cell
+    np.floor(index, out=index)
+    with np.errstate(invalid="ignore"):
+        return index.astype(np.int64)
+
+
+def _inside_own_box(points: np.ndarray, rows: np.ndarray, box: np.ndarray, boxes: list[Box3D],
+                    margin: float) -> np.ndarray:
+    """(M,) bool: each of the ``rows`` of the (N, 3) ``points`` inside its box ``boxes[box[m]]``
+    grown by ``margin`` (the arithmetic of :meth:`Box3D.contains`, point by point)."""
+    yaw = np.array([b.yaw for b in boxes], dtype=np.float64)
+    cos, sin = np.cos(yaw).take(box), np.sin(yaw).take(box)
+    half = np.array([b.size for b in boxes], dtype=np.float64) / 2.0 + margin
+    centre = np.array([b.center for b in boxes], dtype=np.float64)
+    dx, dy, dz = (points[:, axis].take(rows) - centre[:, axis].take(box) for axis in range(3))
+    local_x = cos * dx
+    local_x += sin * dy
+    local_y = cos * dy
+    local_y -= sin * dx  # -s dx + c dy: the same rounding as in Box3D.contains
+    inside = np.abs(local_x) <= half[:, 0].take(box)
+    inside &= np.abs(local_y) <= half[:, 1].take(box)
+    inside &= np.abs(dz) <= half[:, 2].take(box)
     return inside
 
 

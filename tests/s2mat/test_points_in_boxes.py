@@ -22,6 +22,8 @@ def test_points_in_boxes_equals_testing_every_point_against_every_box():
     for count in (1, 4, 15, 40):
         boxes = [Box3D(np.r_[rng.uniform(-50, 50, 2), 0.8], np.r_[rng.uniform(0.5, 6), rng.uniform(0.5, 2.5), 1.7],
                        rng.uniform(-np.pi, np.pi)) for _ in range(count)]
+        # one beside another: grid cells within reach of both
+        boxes.append(Box3D(boxes[0].center + np.array([1.5, 1.0, 0.0]), np.array([4.5, 1.8, 1.6]), 0.3))
         for margin in (0.0, 0.3, 1.0):
             want = _any_contains(points, boxes, margin)
             assert want.any()
