@@ -42,8 +42,8 @@ from mapping.archive import Archive
 from mapping.config import StaticMapConfig
 from mapping.errors import ScanError
 from mapping.geometry import squared_norms, transform, transform32_columns
-from mapping.parallel import MIN_ROWS_PER_THREAD, map_items, map_table_rows, resolve_threads
-from mapping.range_image import RangeImage
+from mapping.parallel import map_table_rows, resolve_threads
+from mapping.range_image import RangeImage, seen_through_scans
 from mapping.scan_voxels import ScanVoxels
 from mapping.voxel_keys import group, lookup, point_keys, shard_of, split_by_shard, voxel_centers
 from mapping.voxel_table import VoxelTable
@@ -61,6 +61,10 @@ BOUNDARY_BAND = 0.01  # metres
 # 100 simulated street frames, 10 shards slowed the offline loop by 10 ms per frame, 4 by 3 ms
 # (while its slowest frame fell by 30 ms).
 MAX_SHARDS = 4
+# Points times history scans up to which the history's free-space test takes them in one pass
+# (above it, scan by scan): 2,000 points against 30 scans take 1.8 ms instead of 2.9, 15,000
+# take 11.0 instead of 9.6 (simulated street).
+HISTORY_BATCH = 300_000
 
 
 @dataclass
@@ -264,35 +268,37 @@ class StaticMap:
     def _history_free(self, points_world: np.ndarray, recent: int | None = None,
                       enough: int | None = None) -> np.ndarray:
         """Scans in the history (the last ``recent`` if given) that saw through each world point.
-        With ``enough`` the scans are asked newest first and a point's count stops once it
-        reaches ``enough`` (most points in free space are settled by the first few scans)."""
+        With ``enough`` the count stops at ``enough``: the newest ``enough`` scans are asked
+        first, and only about the points they did not all see through are the others asked
+        (most points in free space are settled by them)."""
         history = list(self.history)[-recent:] if recent else list(self.history)
+        points_world = np.asarray(points_world, dtype=np.float64)
+        free = np.zeros(len(points_world), dtype=np.int32)
+        if enough is None or enough >= len(history):
+            return self._scans_seeing_through(history, points_world)
+        free += self._scans_seeing_through(history[-enough:], points_world)
+        open_rows = np.flatnonzero(free < enough)
+        free[open_rows] += self._scans_seeing_through(history[:-enough], points_world.take(open_rows, axis=0))
+        np.minimum(free, enough, out=free)
+        return free
+
+    def _scans_seeing_through(self, scans: list[tuple[np.ndarray, RangeImage]], points_world: np.ndarray) -> np.ndarray:
+        """(N,) int32: how many of ``scans`` saw through each of the (N, 3) world points. A few
+        points are tested against all scans in one pass (per scan, the test's dozens of numpy
+        calls would cost more than the points); many, scan by scan (the work arrays of one
+        pass over all scans would no longer fit in the cache)."""
         cfg = self.config
-
-        def seen(scan: tuple[np.ndarray, RangeImage], points: np.ndarray) -> np.ndarray:
-            sensor_T_world, image = scan
-            return image.seen_through(transform32_columns(points, sensor_T_world), cfg.range_margin,
-                                      cfg.range_margin_ratio, self._beam_radius())
-
-        if enough is not None:
+        test = (cfg.range_margin, cfg.range_margin_ratio, self._beam_radius())
+        if len(points_world) * len(scans) > HISTORY_BATCH:
             free = np.zeros(len(points_world), dtype=np.int32)
-            open_rows = np.arange(len(points_world))
-            for scan in reversed(history):
-                if not len(open_rows):
-                    break
-                counts = free.take(open_rows) + seen(scan, points_world.take(open_rows, axis=0))
-                free[open_rows] = counts
-                open_rows = open_rows.compress(counts < enough)
+            for sensor_T_world, image in scans:
+                free += image.seen_through(transform32_columns(points_world, sensor_T_world), *test)
             return free
-
-        def count(scans: list[tuple[np.ndarray, RangeImage]]) -> np.ndarray:
-            free = np.zeros(len(points_world), dtype=np.int32)
-            for scan in scans:
-                free += seen(scan, points_world)
-            return free
-
-        threads = self.threads if len(points_world) * len(history) >= MIN_ROWS_PER_THREAD else 1
-        return np.sum(map_items(count, history, threads), axis=0, dtype=np.int32)
+        local = np.empty((3, len(scans), len(points_world)), dtype=np.float32)
+        for s, (sensor_T_world, _) in enumerate(scans):
+            local[:, s] = transform32_columns(points_world, sensor_T_world)
+        seen = seen_through_scans([image for _, image in scans], local, *test)
+        return seen.sum(axis=0, dtype=np.int32)
 
     def _beam_radius(self) -> float | None:
         r = self.config.beam_radius

@@ -6,7 +6,7 @@ from raycast_scene import street_scans
 from scipy.ndimage import minimum_filter
 
 from mapping.geometry import transform32, transform32_columns
-from mapping.range_image import RangeImage, columns32, window_minimum
+from mapping.range_image import RangeImage, columns32, seen_through_scans, window_minimum
 
 
 @pytest.mark.parametrize("half", [0, 1, 2, 3])
@@ -56,3 +56,19 @@ def test_seen_through_is_the_window_test_or_the_beam_test():
     assert np.array_equal(seen, window | beam)
     assert (window & ~beam).any() and (beam & ~window).any()  # both tests decide some points
     assert np.array_equal(image.seen_through(xyz, margin, ratio), window)
+
+
+def test_several_scans_at_once_answer_as_each_scan_alone():
+    scans = street_scans(frames=3)
+    images = [RangeImage(scan.points, np.deg2rad(0.2), np.deg2rad(0.4), 1, beams=True) for scan in scans]
+    images.append(RangeImage(np.zeros((0, 3), np.float32), np.deg2rad(0.2), np.deg2rad(0.4), 1, beams=True))
+    rng = np.random.default_rng(5)
+    world = scans[1].points[rng.integers(0, len(scans[1].points), 3000)] * rng.uniform(0.3, 1.3, (3000, 1))
+    world = world.astype(np.float64) @ scans[1].pose[:3, :3].T + scans[1].pose[:3, 3]
+    poses = [np.linalg.inv(scan.pose) for scan in scans] + [np.eye(4)]
+    xyz = np.stack([transform32_columns(world, pose) for pose in poses], axis=1)
+    for beam_radius in (0.025, None):
+        together = seen_through_scans(images, xyz, 0.3, 0.02, beam_radius)
+        alone = np.stack([image.seen_through(xyz[:, s], 0.3, 0.02, beam_radius) for s, image in enumerate(images)])
+        assert np.array_equal(together, alone)
+        assert together[:-1].any() and not together[-1].any()  # the image without returns sees nothing
