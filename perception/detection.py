@@ -66,6 +66,11 @@ GROUND_CELL = 2.0  # metres; cell of the ground-height estimate used when only a
 CAR_END_SPEED = 3.0  # m/s
 CAR_END_ANGLE = np.radians(60.0)  # at least this between the track's heading and the shape's length
 CAR_END_REACH = 0.5  # metres: the shape's centre lies in the predicted box grown by this much
+# A walker's shape in the predicted box (grown by CAR_END_REACH) of a small track going faster
+# than anyone walks or jogs on a street is a cyclist seen end-on, whose length its points do
+# not show: it is guessed a cyclist heading the track's way, and its box grows to a cyclist's.
+RIDER_SPEED = 3.5  # m/s
+RIDER_MAX_LENGTH = 2.5  # metres: the predicted box is no car's
 # A car joined to a pole, trunk or sign beside it: shaped as guess_classes' joined car but
 # too tall as a whole (up to POST_MAX_HEIGHT), with all but the top POST_SHARE of its points
 # at a car's height.
@@ -142,6 +147,24 @@ def _car_ends(boxes: BoxArrays, classes: list[ObjectClass], predicted: list[Box3
         across = np.abs(np.sin(heading - boxes.yaw[thin])) >= np.sin(CAR_END_ANGLE)
         ends[thin[inside & across]] = True
     return ends
+
+
+def _riders(boxes: BoxArrays, classes: list[ObjectClass], predicted: list[Box3D], velocity: np.ndarray) -> np.ndarray:
+    """(K,) bool: boxes guessed walkers whose centre lies in the ``predicted`` box (grown by
+    CAR_END_REACH) of a small track faster than RIDER_SPEED (``velocity`` (P, 3) m/s, same
+    frame); each such box is turned, in place, to that track's heading."""
+    riders = np.zeros(len(classes), dtype=bool)
+    walkers = np.flatnonzero([c is ObjectClass.PEDESTRIAN for c in classes])
+    if not len(walkers):
+        return riders
+    fast = np.hypot(velocity[:, 0], velocity[:, 1]) >= RIDER_SPEED
+    for i in np.flatnonzero(fast).tolist():
+        if predicted[i].size[0] > RIDER_MAX_LENGTH:
+            continue
+        inside = walkers[predicted[i].contains(boxes.center[walkers], CAR_END_REACH)]
+        riders[inside] = True
+        boxes.yaw[inside] = np.arctan2(velocity[i, 1], velocity[i, 0])
+    return riders
 
 
 def _cars_beside_posts(points: np.ndarray, clusters: Clusters, boxes: BoxArrays,
@@ -867,6 +890,8 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
             velocity = velocity @ world_T_sensor[:3, :3]
         ends = _car_ends(boxes, classes, hints, velocity)
         classes = [ObjectClass.CAR if e else c for c, e in zip(classes, ends.tolist(), strict=True)]
+        riders = _riders(boxes, classes, hints, velocity)
+        classes = [ObjectClass.CYCLIST if r else c for c, r in zip(classes, riders.tolist(), strict=True)]
     seen = BoxArrays(boxes.center.copy(), boxes.size.copy(), boxes.yaw.copy())
     if config.complete_boxes and k:
         complete_boxes(boxes, classes, ground_z)
