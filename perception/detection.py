@@ -57,6 +57,7 @@ from perception.clustering import (
 from perception.config import ClusteringConfig, DetectionConfig
 from perception.ground import GroundModel
 from perception.map_query import MapQuery
+from perception.tracking.geometry import iou_bev, wrap_angle
 from perception.types import Box3D, Detection, ObjectClass
 
 GROUND_CELL = 2.0  # metres; cell of the ground-height estimate used when only a mask is given
@@ -71,6 +72,11 @@ CAR_END_REACH = 0.5  # metres: the shape's centre lies in the predicted box grow
 # not show: it is guessed a cyclist heading the track's way, and its box grows to a cyclist's.
 RIDER_SPEED = 3.5  # m/s
 RIDER_MAX_LENGTH = 2.5  # metres: the predicted box is no car's
+# A parked car behind a post or trunk is seen in two pieces, each completed to a car's box:
+# two boxes that overlap along one heading and whose points together fit one car are one car.
+PIECES_IOU = 0.2  # bird's-eye IoU of the completed boxes, at least
+PIECES_ANGLE = np.radians(15.0)  # between their headings, at most
+PIECES_MAX_LENGTH = 5.5  # metres: the box of both pieces' points, at most
 # A car joined to a pole, trunk or sign beside it: shaped as guess_classes' joined car but
 # too tall as a whole (up to POST_MAX_HEIGHT), with all but the top POST_SHARE of its points
 # at a car's height.
@@ -165,6 +171,36 @@ def _riders(boxes: BoxArrays, classes: list[ObjectClass], predicted: list[Box3D]
         riders[inside] = True
         boxes.yaw[inside] = np.arctan2(velocity[i, 1], velocity[i, 0])
     return riders
+
+
+def _pieces_of_one_car(points: np.ndarray, clusters: Clusters, boxes: BoxArrays, seen: BoxArrays,
+                       candidates: np.ndarray, ground_z: np.ndarray) -> dict[int, int]:
+    """Car pieces among the ``candidates`` (cluster indices guessed cars, their ``boxes``
+    completed) that are one car seen in two parts (a post or tree in front of it leaves a gap):
+    completed boxes that overlap by PIECES_IOU or more along one heading (within
+    PIECES_ANGLE), whose points together fit a car (at most PIECES_MAX_LENGTH long and
+    CANOPY_WIDTHS[1] wide). Pairs go by overlap, each cluster in one at most; the larger piece
+    takes the box of both, in place (``seen``: before completion). Returns {smaller: larger}."""
+    if len(candidates) < 2:
+        return {}
+    rows = np.column_stack([boxes.center[candidates], boxes.size[candidates], boxes.yaw[candidates]])
+    overlap = np.triu(iou_bev(rows, rows), k=1)
+    turn = np.abs(wrap_angle(2.0 * (boxes.yaw[candidates, None] - boxes.yaw[None, candidates]))) / 2.0
+    first, second = np.nonzero((overlap >= PIECES_IOU) & (turn <= PIECES_ANGLE))
+    joined: dict[int, int] = {}
+    for a, b in sorted(zip(first.tolist(), second.tolist(), strict=True), key=lambda ab: -overlap[ab]):
+        big, small = sorted((int(candidates[a]), int(candidates[b])), key=lambda c: -clusters.point_counts[c])
+        if big in joined or small in joined or big in joined.values() or small in joined.values():
+            continue
+        members = np.concatenate([clusters.cluster_indices(big), clusters.cluster_indices(small)])
+        car = fit_boxes(points, members, np.zeros(1, np.int64), seen.yaw[big:big + 1])
+        if car.size[0, 0] > PIECES_MAX_LENGTH or car.size[0, 1] > CANOPY_WIDTHS[1]:
+            continue
+        seen.center[big], seen.size[big], seen.yaw[big] = car.center[0], car.size[0], car.yaw[0]
+        complete_boxes(car, [ObjectClass.CAR], ground_z[big:big + 1])
+        boxes.center[big], boxes.size[big], boxes.yaw[big] = car.center[0], car.size[0], car.yaw[0]
+        joined[small] = big
+    return joined
 
 
 def _cars_beside_posts(points: np.ndarray, clusters: Clusters, boxes: BoxArrays,
@@ -913,6 +949,14 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     else:
         reported &= ~in_static
     structure = structure | in_static
+    joined = {}
+    if config.complete_boxes and k:
+        cars = np.flatnonzero(reported & np.array([c is ObjectClass.CAR for c in classes], dtype=bool))
+        joined = _pieces_of_one_car(pts, clusters, boxes, seen, cars, ground_z)
+        reported[list(joined)] = False
+    parts = {c: [c] for c in range(k)}
+    for small, big in joined.items():
+        parts[big].append(small)
 
     # Detections, in the world frame when the pose is known.
     chosen = np.flatnonzero(reported)
@@ -921,7 +965,8 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     seen_boxes = dict(zip(grown.tolist(), _placed(seen, grown, world_T_sensor), strict=True))
     detections = [
         Detection(box=box, score=float(1.0 - 0.5 * occ_share[c]), object_class=classes[c],
-                  point_indices=clusters.cluster_indices(c), dynamic_candidate=bool(dynamic[c]),
+                  point_indices=np.concatenate([clusters.cluster_indices(p) for p in parts[c]]),
+                  dynamic_candidate=bool(dynamic[c]),
                   seen_box=seen_boxes.get(c))
         for box, c in zip(_placed(boxes, chosen, world_T_sensor), chosen.tolist(), strict=True)
     ]

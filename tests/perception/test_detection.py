@@ -501,3 +501,34 @@ def test_nearest_free_seed_agrees_with_a_direct_search_with_and_without_trees(mo
     monkeypatch.setattr(detection._NearestFree, "BRUTE_PAIRS", 0)
     trees = detection._NearestFree(free, static)(query)
     assert np.array_equal(small, expected) and np.array_equal(trees, expected)
+
+
+def _side(x0: float, x1: float, y: float, step: float = 0.05) -> np.ndarray:
+    """Points on a vertical strip along x from x0 to x1 at y, 1.4 m tall (a car's flank)."""
+    x, z = np.meshgrid(np.arange(x0, x1, step), np.arange(0.1, 1.5, step))
+    return np.column_stack([x.ravel(), np.full(x.size, y), z.ravel()])
+
+
+def test_two_pieces_of_one_car_are_joined_and_two_cars_are_not():
+    """A post in front of a parked car leaves a gap in its flank: two clusters, each completed
+    to a car's box, the boxes overlapping. The pieces that together fit one car become one;
+    two cars parked one behind the other do not."""
+    from perception.boxes import BoxArrays
+    from perception.clustering import cluster_points
+
+    points = np.concatenate([_side(7.0, 9.6, 5.1), _side(10.2, 11.6, 5.1), _side(14.0, 17.0, 5.1)])
+    clusters = cluster_points(points, np.zeros(len(points), dtype=bool))
+    assert clusters.count == 3
+    order = np.argsort([points[clusters.cluster_indices(c), 0].mean() for c in range(3)])
+    first, second, third = order.tolist()
+    seen = BoxArrays(np.zeros((3, 3)), np.zeros((3, 3)), np.zeros(3))
+    # Completed boxes (a car's size, grown away from the sensor) that overlap their neighbour's.
+    centres = {first: 9.2, second: 10.2, third: 12.4}
+    boxes = BoxArrays(np.array([[centres[c], 6.0, 0.75] for c in range(3)]),
+                      np.tile([4.4, 1.8, 1.5], (3, 1)), np.zeros(3))
+    apart = np.array([second, third])  # together 6.8 m long: two cars
+    assert detection._pieces_of_one_car(points, clusters, boxes, seen, apart, np.zeros(3)) == {}
+    joined = detection._pieces_of_one_car(points, clusters, boxes, seen, np.arange(3), np.zeros(3))
+    assert joined == {second: first}
+    np.testing.assert_allclose(boxes.center[first, :2], [(7.0 + 11.55) / 2, 6.0], atol=0.1)
+    assert 4.4 <= boxes.size[first, 0] <= 4.7 and boxes.size[first, 1] == pytest.approx(1.8)
