@@ -57,7 +57,7 @@ from perception.clustering import (
 from perception.config import ClusteringConfig, DetectionConfig
 from perception.ground import GroundModel
 from perception.map_query import MapQuery
-from perception.tracking.geometry import iou_bev, wrap_angle
+from perception.tracking.geometry import bev_intersection_pairs, wrap_angle
 from perception.types import Box3D, Detection, ObjectClass
 
 GROUND_CELL = 2.0  # metres; cell of the ground-height estimate used when only a mask is given
@@ -183,12 +183,22 @@ def _pieces_of_one_car(points: np.ndarray, clusters: Clusters, boxes: BoxArrays,
     takes the box of both, in place (``seen``: before completion). Returns {smaller: larger}."""
     if len(candidates) < 2:
         return {}
-    rows = np.column_stack([boxes.center[candidates], boxes.size[candidates], boxes.yaw[candidates]])
-    overlap = np.triu(iou_bev(rows, rows), k=1)
+    # Pairs whose centres lie within their half lengths and whose headings agree, then their overlap.
+    xy, half = boxes.center[candidates, :2], 0.5 * boxes.size[candidates, 0]
+    apart = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
     turn = np.abs(wrap_angle(2.0 * (boxes.yaw[candidates, None] - boxes.yaw[None, candidates]))) / 2.0
-    first, second = np.nonzero((overlap >= PIECES_IOU) & (turn <= PIECES_ANGLE))
+    first, second = np.nonzero(np.triu((apart < half[:, None] + half[None, :]) & (turn <= PIECES_ANGLE), k=1))
+    if not len(first):
+        return {}
+    rows = np.column_stack([boxes.center[candidates], boxes.size[candidates], boxes.yaw[candidates]])
+    inter = bev_intersection_pairs(rows[first], rows[second])
+    area = rows[:, 3] * rows[:, 4]
+    overlap = inter / np.maximum(area[first] + area[second] - inter, 1e-12)
     joined: dict[int, int] = {}
-    for a, b in sorted(zip(first.tolist(), second.tolist(), strict=True), key=lambda ab: -overlap[ab]):
+    for pair in np.argsort(-overlap, kind="stable").tolist():
+        if overlap[pair] < PIECES_IOU:
+            break
+        a, b = first[pair], second[pair]
         big, small = sorted((int(candidates[a]), int(candidates[b])), key=lambda c: -clusters.point_counts[c])
         if big in joined or small in joined or big in joined.values() or small in joined.values():
             continue
