@@ -294,9 +294,25 @@ def test_a_thin_shape_carried_across_its_length_by_a_track_is_the_end_of_a_car()
     decimetres deep and 1.8 m tall, the shape of a cyclist seen from the side. A cyclist rides
     along its length; the velocity of the track predicted there, across the shape, tells the
     car's end, whose box then grows to a car's. Walkers and cyclists keep their class."""
-    scans = simulate("street", sensor="hdl64", frames=60, seed=0, camera=False, motion_distortion=False)
     ends = 0
-    for frame in itertools.islice(scans, 12):
+    for truth, before, after in _told_the_velocity(seed=0, frames=12):
+        if truth.object_class is not ObjectClass.CAR:  # (a cyclist seen end-on may become one)
+            assert after.object_class in (before.object_class, truth.object_class)
+        elif before.object_class is ObjectClass.CYCLIST:
+            ends += 1
+            assert after.object_class is ObjectClass.CAR
+            iou = iou_3d(boxes_to_array([truth.box]), boxes_to_array([after.box]))[0, 0]
+            assert iou >= 0.5, f"car end's box overlaps the true box by {iou:.2f}"
+    assert ends >= 2
+
+
+def _told_the_velocity(seed: int, frames: int):
+    """Over the first ``frames`` street frames of ``seed``, with the moving objects' true boxes
+    as the predicted ones: ``(truth, before, after)`` for each moving object of 30 points or
+    more, ``before`` and ``after`` the detections holding most of its points without and with
+    the predictions' velocities."""
+    scans = simulate("street", sensor="hdl64", frames=60, seed=seed, camera=False, motion_distortion=False)
+    for frame in itertools.islice(scans, frames):
         gt = frame.ground_truth
         moving = [b for b in gt.boxes if b.moving]
         predicted = [b.box for b in moving]
@@ -307,53 +323,26 @@ def test_a_thin_shape_carried_across_its_length_by_a_track_is_the_end_of_a_car()
                               predicted_velocity=velocity)
         for truth in moving:
             members = np.flatnonzero(gt.instance == truth.instance_id)
-            if len(members) < 30:
-                continue
             seen = [next((d for d in out.detections if np.isin(members, d.point_indices).mean() > 0.5), None)
                     for out in (plain, told)]
-            if None in seen:
-                continue
-            before, after = seen
-            if truth.object_class is not ObjectClass.CAR:  # (a cyclist seen end-on may become one)
-                assert after.object_class in (before.object_class, truth.object_class)
-            elif before.object_class is ObjectClass.CYCLIST:
-                ends += 1
-                assert after.object_class is ObjectClass.CAR
-                iou = iou_3d(boxes_to_array([truth.box]), boxes_to_array([after.box]))[0, 0]
-                assert iou >= 0.5, f"car end's box overlaps the true box by {iou:.2f}"
-    assert ends >= 2
+            if len(members) >= 30 and None not in seen:
+                yield truth, *seen
 
 
 def test_a_walker_shape_carried_by_a_fast_small_track_is_a_cyclist_seen_end_on():
     """A cyclist riding away from (or towards) the sensor shows its back: the shape of a walker.
     The fast track predicted there tells a rider, whose box then takes a cyclist's length along
     the track's heading. Walkers at walking speed keep their class."""
-    scans = simulate("street", sensor="hdl64", frames=60, seed=5, camera=False, motion_distortion=False)
     riders = walkers = 0
-    for frame in itertools.islice(scans, 30):
-        gt = frame.ground_truth
-        moving = [b for b in gt.boxes if b.moving]
-        predicted = [b.box for b in moving]
-        velocity = np.array([b.velocity for b in moving]).reshape(-1, 3)
-        ground = fit_ground(frame.points)
-        plain = detect_objects(frame.points, ground, world_T_sensor=gt.pose, predicted=predicted)
-        told = detect_objects(frame.points, ground, world_T_sensor=gt.pose, predicted=predicted,
-                              predicted_velocity=velocity)
-        for truth in moving:
-            members = np.flatnonzero(gt.instance == truth.instance_id)
-            seen = [next((d for d in out.detections if np.isin(members, d.point_indices).mean() > 0.5), None)
-                    for out in (plain, told)]
-            if len(members) < 30 or None in seen:
-                continue
-            before, after = seen
-            if truth.object_class is ObjectClass.PEDESTRIAN:
-                walkers += 1
-                assert after.object_class is before.object_class
-            elif truth.object_class is ObjectClass.CYCLIST and before.object_class is ObjectClass.PEDESTRIAN:
-                riders += 1
-                assert after.object_class is ObjectClass.CYCLIST
-                ious = [iou_3d(boxes_to_array([truth.box]), boxes_to_array([d.box]))[0, 0] for d in (before, after)]
-                assert ious[1] >= 0.4 > ious[0], f"box overlaps the true box by {ious[1]:.2f} (walker's: {ious[0]:.2f})"
+    for truth, before, after in _told_the_velocity(seed=5, frames=30):
+        if truth.object_class is ObjectClass.PEDESTRIAN:
+            walkers += 1
+            assert after.object_class is before.object_class
+        elif truth.object_class is ObjectClass.CYCLIST and before.object_class is ObjectClass.PEDESTRIAN:
+            riders += 1
+            assert after.object_class is ObjectClass.CYCLIST
+            ious = [iou_3d(boxes_to_array([truth.box]), boxes_to_array([d.box]))[0, 0] for d in (before, after)]
+            assert ious[1] >= 0.4 > ious[0], f"box overlaps the true box by {ious[1]:.2f} (walker's: {ious[0]:.2f})"
     assert riders >= 2 and walkers >= 30
 
 
