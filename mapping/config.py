@@ -43,5 +43,5 @@ class StaticMapConfig(_Section):
     free_ratio: float = Field(1.0, gt=0, description="A voxel is carved when free observations reach this ratio of its hits (and misses_to_free).")
     free_since_hit_ratio: float = Field(0.5, ge=0, description="A voxel is also carved when the free observations since its last hit reach this ratio of its hits (and misses_to_free): what stood long must be seen gone for a while.")
     max_range: float | None = Field(None, gt=0, description="Returns beyond this are not inserted; None takes the sensor's max range.")
-    num_threads: int | None = Field(None, ge=1, description="Threads of the free-space tests (numpy releases the GIL); None: the machine's cores, at most 4.")
+    num_threads: int | None = Field(None, ge=1, description="Threads of the free-space test of the live voxels (numpy releases the GIL); None: the machine's cores, at most 4. The test of a few points against the recent scans runs on one (threads cost more than they save there).")
     window_check_every: int = Field(10, ge=1, description="Frames between two window checks of a voxel (far voxels move into the archive). The voxels are split into this many shards (at most four), which take their checks in turn at evenly spaced frames, so no frame rewrites the whole live map.")

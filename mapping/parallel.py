@@ -2,7 +2,7 @@
 
 numpy's element-wise kernels, sorts and ``take`` release the GIL, so independent chunks of one
 vectorised computation run on several cores from plain threads. Used by the static map's
-free-space tests, the largest per-frame cost of the back end.
+free-space test of its live voxels, the largest per-frame cost of the back end.
 """
 
 from __future__ import annotations

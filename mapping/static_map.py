@@ -273,10 +273,9 @@ class StaticMap:
         (most points in free space are settled by them)."""
         history = list(self.history)[-recent:] if recent else list(self.history)
         points_world = np.asarray(points_world, dtype=np.float64)
-        free = np.zeros(len(points_world), dtype=np.int32)
         if enough is None or enough >= len(history):
             return self._scans_seeing_through(history, points_world)
-        free += self._scans_seeing_through(history[-enough:], points_world)
+        free = self._scans_seeing_through(history[-enough:], points_world)
         open_rows = np.flatnonzero(free < enough)
         free[open_rows] += self._scans_seeing_through(history[:-enough], points_world.take(open_rows, axis=0))
         np.minimum(free, enough, out=free)
