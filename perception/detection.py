@@ -15,10 +15,13 @@ cyclist's shape: someone who walks or rides past a pole or a parked car. Beyond 
 reach (``far_free_range``) the map is asked point by point: far points in space it has seen
 free are traffic (``far_dynamic``), which registration must not lock onto.
 
-Two class guesses look beyond one cluster's box: a car-long cluster too tall for a car
+Some class guesses look beyond one cluster's box: a car-long cluster too tall for a car
 whose topmost points stand within a post's footprint is a car joined to a pole, trunk or
-sign beside it; and a cyclist-shaped cluster (a thin upright face) that a fast predicted
-track carries across its length is the end of a car seen head-on or from behind.
+sign beside it; a cyclist-shaped cluster (a thin upright face) that a fast predicted
+track carries across its length is the end of a car seen head-on or from behind; and a
+walker-shaped cluster in the predicted box of a small track faster than anyone walks is a
+cyclist seen end-on. Two car boxes that overlap along one heading, whose points together fit
+one car, are one car seen in two pieces (a post or trunk in front of it leaves a gap).
 
 Frames: input points are in the sensor frame. With ``world_T_sensor`` the boxes of the
 detections (and the predicted boxes given as hints) are in the world frame, otherwise in
