@@ -412,6 +412,28 @@ WALKER_BODY = 0.9  # metres: widest upper body; a wider blob (a car's roof) keep
 _HALF_NEIGHBOURS_2D = np.array([(1, 0), (0, 1), (1, 1), (1, -1)])
 
 
+def grid_pieces(xy: np.ndarray, cell: float, owner: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pieces of (M, 2) positions whose cells of a ``cell`` metre grid touch (side or corner),
+    separately per ``owner`` (M,) if given: (M,) the piece of each position, numbered in the
+    order of the pieces' first cells, and (M,) its cell (an index into the occupied cells,
+    ordered by owner, then x, then y)."""
+    grid = np.floor(np.asarray(xy, dtype=np.float64) / cell).astype(np.int64)
+    grid -= grid.min(axis=0) - 1  # room for a neighbour on either side
+    span = int(grid.max()) + 2
+    key = grid[:, 0] * span + grid[:, 1]
+    if owner is not None:
+        key += owner * (span * span)
+    cells, point_cell = np.unique(key, return_inverse=True)
+    src, dst = [], []
+    for dx, dy in _HALF_NEIGHBOURS_2D:  # each touching pair of cells once
+        nb = cells + dx * span + dy
+        at = np.clip(np.searchsorted(cells, nb), 0, len(cells) - 1)
+        hit = np.flatnonzero(cells[at] == nb)
+        src.append(hit)
+        dst.append(at[hit])
+    return _components(len(cells), np.concatenate(src), np.concatenate(dst))[point_cell], point_cell
+
+
 def split_walkers(points: np.ndarray, clusters: Clusters, ground_height: np.ndarray) -> Clusters:
     """``clusters`` with groups of walkers split into one cluster per walker (sensor frame).
 
@@ -455,20 +477,7 @@ def split_walkers(points: np.ndarray, clusters: Clusters, ground_height: np.ndar
         return clusters
     # Blobs of upper-body points: connected cells of a fine grid, per candidate cluster.
     ux, uo = xyz[upper, :2], owner[upper]
-    cell = np.floor(ux / WALKER_CELL).astype(np.int64)
-    cell -= cell.min(axis=0) - 1
-    span = int(cell.max()) + 2
-    key = (uo * span + cell[:, 0]) * span + cell[:, 1]
-    cells, point_cell = np.unique(key, return_inverse=True)
-    src, dst = [], []
-    for dx, dy in _HALF_NEIGHBOURS_2D:
-        nb = cells + dx * span + dy
-        at = np.clip(np.searchsorted(cells, nb), 0, len(cells) - 1)
-        hit = np.flatnonzero(cells[at] == nb)
-        src.append(hit)
-        dst.append(at[hit])
-    blob_of_cell = _components(len(cells), np.concatenate(src), np.concatenate(dst))
-    blob = blob_of_cell[point_cell]
+    blob = grid_pieces(ux, WALKER_CELL, uo)[0]
     n_blob = int(blob.max()) + 1
     size = np.bincount(blob, minlength=n_blob)
     big = size >= WALKER_MIN_POINTS

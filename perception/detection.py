@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from perception.boxes import (
@@ -52,6 +50,7 @@ from perception.clustering import (
     Clusters,
     cluster_points,
     clusters_from_labels,
+    grid_pieces,
     run_indices,
     run_starts,
     split_walkers,
@@ -709,26 +708,11 @@ def _main_piece(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The largest piece of (M, 2) positions whose PIECE_CELL grid cells touch (side or
     corner): (M,) bool marking its positions, and (C, 2) the mean position in each of its cells (a
     light, denoised stand-in for them, as connectivity voxels are for a cluster's points)."""
-    cell = np.floor(np.asarray(xy, dtype=np.float64) / PIECE_CELL).astype(np.int64)
-    cell -= cell.min(axis=0)
-    stride = int(cell[:, 1].max()) + 3  # room for a neighbour on either side
-    code = cell[:, 0] * stride + cell[:, 1] + 1
-    cells, inverse = np.unique(code, return_inverse=True)
-    src, dst = [], []
-    for step in (stride, 1, stride + 1, stride - 1):  # each touching pair of cells once
-        j = np.minimum(np.searchsorted(cells, cells + step), len(cells) - 1)
-        touch = np.flatnonzero(cells[j] == cells + step)
-        src.append(touch)
-        dst.append(j[touch])
-    src, dst = np.concatenate(src), np.concatenate(dst)
-    graph = coo_matrix((np.ones(len(src)), (src, dst)), shape=(len(cells), len(cells)))
-    _, piece = connected_components(graph, directed=False)
-    of_point = piece[inverse]
-    largest = np.argmax(np.bincount(of_point))
-    mine = of_point == largest
-    kept = np.flatnonzero(piece == largest)
-    count = np.bincount(inverse, minlength=len(cells))[kept]
-    centroids = np.column_stack([np.bincount(inverse, xy[:, a], len(cells))[kept] for a in range(2)]) / count[:, None]
+    xy = np.asarray(xy, dtype=np.float64)
+    piece, cell = grid_pieces(xy, PIECE_CELL)
+    mine = piece == np.argmax(np.bincount(piece))
+    _, inverse, count = np.unique(cell[mine], return_inverse=True, return_counts=True)
+    centroids = np.column_stack([np.bincount(inverse, xy[mine, a], len(count)) for a in range(2)]) / count[:, None]
     return mine, centroids
 
 
