@@ -18,7 +18,7 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from perception.config import ClusteringConfig
-from perception.types import Box3D
+from perception.types import Box3D, box_arrays, boxes_contain
 
 # Half of the 26-neighbourhood: the other half is the same edges seen from the far voxel.
 _HALF_NEIGHBOURS = np.array([(dx, dy, dz) for dx in (-1, 0, 1) for dy in (-1, 0, 1) for dz in (-1, 0, 1)
@@ -313,10 +313,9 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
     n_raw = int(vlabel.max()) + 1
     # Predicted boxes that hold each other's centres are one object predicted twice (two
     # tracks on one car): they act as one hint, so the object is not cut between them.
-    centres_3d = np.array([b.center for b in hints], dtype=np.float64)
-    boxes = (centres_3d, np.array([np.cos(b.yaw) for b in hints]), np.array([np.sin(b.yaw) for b in hints]),
-             np.array([b.size for b in hints]))
-    holds = _in_boxes(boxes, centres_3d[None], 0.0)  # (hint, centre)
+    boxes = box_arrays(hints)
+    centres_3d = boxes[0]
+    holds = boxes_contain(boxes, centres_3d[None], 0.0)  # (hint, centre)
     np.fill_diagonal(holds, False)
     src, dst = np.nonzero(holds)
     group = _components(len(hints), src, dst)
@@ -337,7 +336,7 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
     vox = by_x[run_indices(lo, run)]
     near = np.abs(centroids[vox, 1] - centres_3d[pair_hint, 1]) <= reach[pair_hint]
     pair_hint, vox = pair_hint[near], vox[near]
-    inside = _in_boxes(boxes, centroids[vox], config.hint_margin, pair_hint)
+    inside = boxes_contain(boxes, centroids[vox], config.hint_margin, pair_hint)
     pair_hint, vox = pair_hint[inside], vox[inside]
     owner = np.full(n_vox, -1, dtype=np.int64)
     if len(vox):
@@ -376,26 +375,6 @@ def _apply_hints(centroids: np.ndarray, vlabel: np.ndarray, counts: np.ndarray, 
     present = np.zeros(n_raw + n_hint, dtype=bool)
     present[out] = True
     return (np.cumsum(present) - 1)[out].astype(np.int32)
-
-
-def _in_boxes(boxes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], points: np.ndarray, margin: float,
-              which: np.ndarray | None = None) -> np.ndarray:
-    """``Box3D.contains`` of many boxes at once, with the same arithmetic per point. ``boxes``
-    holds the boxes' centres (B, 3), cosines and sines of their yaws (B,) and sizes (B, 3).
-    With ``which`` (M,), whether each of the (M, 3) ``points`` lies in box ``which[i]`` grown
-    by ``margin``; without, the (B, M) table of every box against every point of the
-    (1, M, 3) ``points``."""
-    centre, c, s, size = boxes
-    half = size / 2.0 + margin
-    if which is None:
-        d = points - centre[:, None, :]
-        c, s, half = c[:, None], s[:, None], half[:, None, :]
-    else:
-        d = points - centre[which]
-        c, s, half = c[which], s[which], half[which]
-    local_x = c * d[..., 0] + s * d[..., 1]
-    local_y = -s * d[..., 0] + c * d[..., 1]
-    return (np.abs(local_x) <= half[..., 0]) & (np.abs(local_y) <= half[..., 1]) & (np.abs(d[..., 2]) <= half[..., 2])
 
 
 # Walkers side by side touch at 0.4 m voxels; their upper bodies (above WALKER_CHEST over the

@@ -60,6 +60,46 @@ class Box3D:
         return (np.abs(local_x) <= half[0]) & (np.abs(local_y) <= half[1]) & (np.abs(d[:, 2]) <= half[2])
 
 
+def box_arrays(boxes: list[Box3D]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The boxes as :func:`boxes_contain` takes them: centres (B, 3), cosines and sines of
+    their yaws (B,) and sizes (B, 3), float64. Each cosine and sine is taken of its own yaw,
+    as :meth:`Box3D.contains` takes it."""
+    return (np.array([b.center for b in boxes], dtype=np.float64).reshape(-1, 3),
+            np.array([np.cos(b.yaw) for b in boxes], dtype=np.float64),
+            np.array([np.sin(b.yaw) for b in boxes], dtype=np.float64),
+            np.array([b.size for b in boxes], dtype=np.float64).reshape(-1, 3))
+
+
+def boxes_contain(boxes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], points: np.ndarray, margin: float,
+                  which: np.ndarray | None = None, rows: np.ndarray | None = None) -> np.ndarray:
+    """:meth:`Box3D.contains` of many boxes (as :func:`box_arrays` gives them) at once, with
+    the same arithmetic per point. With ``which`` (M,), whether each of the (M, 3) ``points``
+    (or the ``rows`` (M,) of them) lies in box ``which[i]`` grown by ``margin``; without, the
+    (B, M) table of every box against every point of the (1, M, 3) ``points``."""
+    centre, c, s, size = boxes
+    half = size / 2.0 + margin
+    if which is None:
+        d = points - centre[:, None, :]
+        c, s, half = c[:, None], s[:, None], half[:, None, :]
+        local_x = c * d[..., 0] + s * d[..., 1]
+        local_y = -s * d[..., 0] + c * d[..., 1]
+        return (np.abs(local_x) <= half[..., 0]) & (np.abs(local_y) <= half[..., 1]) & (np.abs(d[..., 2]) <= half[..., 2])
+    # Point by point, a column at a time (no (M, 3) temporaries: a scan's points in the boxes
+    # of its moving tracks take this every frame).
+    points = np.asarray(points)
+    dx, dy, dz = (np.subtract(points[:, a] if rows is None else points[:, a].take(rows), centre[:, a].take(which),
+                              dtype=np.float64) for a in range(3))
+    c, s = c.take(which), s.take(which)
+    local_x = c * dx
+    local_x += s * dy
+    local_y = c * dy
+    local_y -= s * dx  # -s dx + c dy, the same rounding
+    inside = np.abs(local_x) <= half[:, 0].take(which)
+    inside &= np.abs(local_y) <= half[:, 1].take(which)
+    inside &= np.abs(dz) <= half[:, 2].take(which)
+    return inside
+
+
 @dataclass
 class Detection:
     """One detected object in one frame."""

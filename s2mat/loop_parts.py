@@ -43,7 +43,15 @@ from perception.detection import DetectionOutput, detect_objects
 from perception.ground import GroundModel, fit_ground
 from perception.map_query import MapQuery
 from perception.tracking.tracker import MultiObjectTracker
-from perception.types import Box3D, Detection, ObjectClass, Track, TrackState
+from perception.types import (
+    Box3D,
+    Detection,
+    ObjectClass,
+    Track,
+    TrackState,
+    box_arrays,
+    boxes_contain,
+)
 from s2mat.config import S2MATConfig
 from s2mat.track_judgement import TrackJudge
 from s2mat.types import Frame, PointLabel, StepResult
@@ -96,7 +104,7 @@ def points_in_boxes(points: np.ndarray, boxes: list[Box3D], margin: float) -> np
     flat += j.take(idx)
     of_cell = owner.ravel().take(flat)
     one = idx.compress(of_cell >= 0)
-    inside[one] = _inside_own_box(points, one, of_cell.compress(of_cell >= 0), boxes, margin)
+    inside[one] = boxes_contain(box_arrays(boxes), points, margin, of_cell.compress(of_cell >= 0), one)
     shared = idx[of_cell == SHARED]
     near = points[shared]
     for box, r in zip(boxes, reach.tolist(), strict=True):  # a handful of boxes; each test vectorised
@@ -114,25 +122,6 @@ def _grid_index(values: np.ndarray, low: float, cell: float) -> np.ndarray:
     np.floor(index, out=index)
     with np.errstate(invalid="ignore"):
         return index.astype(np.int64)
-
-
-def _inside_own_box(points: np.ndarray, rows: np.ndarray, box: np.ndarray, boxes: list[Box3D],
-                    margin: float) -> np.ndarray:
-    """(M,) bool: each of the ``rows`` of the (N, 3) ``points`` inside its box ``boxes[box[m]]``
-    grown by ``margin`` (the arithmetic of :meth:`Box3D.contains`, point by point)."""
-    yaw = np.array([b.yaw for b in boxes], dtype=np.float64)
-    cos, sin = np.cos(yaw).take(box), np.sin(yaw).take(box)
-    half = np.array([b.size for b in boxes], dtype=np.float64) / 2.0 + margin
-    centre = np.array([b.center for b in boxes], dtype=np.float64)
-    dx, dy, dz = (points[:, axis].take(rows) - centre[:, axis].take(box) for axis in range(3))
-    local_x = cos * dx
-    local_x += sin * dy
-    local_y = cos * dy
-    local_y -= sin * dx  # -s dx + c dy: the same rounding as in Box3D.contains
-    inside = np.abs(local_x) <= half[:, 0].take(box)
-    inside &= np.abs(local_y) <= half[:, 1].take(box)
-    inside &= np.abs(dz) <= half[:, 2].take(box)
-    return inside
 
 
 def valid_points(frame: Frame, config: S2MATConfig) -> np.ndarray:

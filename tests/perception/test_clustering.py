@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perception.clustering import _in_boxes, cluster_points, stable_argsort
+from perception.clustering import cluster_points, stable_argsort
 from perception.config import ClusteringConfig
 from perception.ground import segment_ground
-from perception.types import Box3D
+from perception.types import Box3D, box_arrays, boxes_contain
 from s2mat.sim import simulate
 
 
@@ -132,19 +132,18 @@ def test_stable_argsort_equals_numpy_and_falls_back_outside_its_range():
         assert np.array_equal(stable_argsort(keys), np.argsort(keys, kind="stable"))
 
 
-def test_in_boxes_equals_box_contains():
-    # The hints' batched box test must keep Box3D.contains' arithmetic exactly.
+def test_boxes_contain_equals_box_contains():
+    # The batched box test (hints, points in the moving tracks' boxes) must keep Box3D.contains' arithmetic exactly.
     rng = np.random.default_rng(1)
     boxes = [Box3D(rng.uniform(-20, 20, 3), rng.uniform(0.3, 6, 3), rng.uniform(-np.pi, np.pi)) for _ in range(12)]
-    arrays = (np.array([b.center for b in boxes]), np.cos([b.yaw for b in boxes]), np.sin([b.yaw for b in boxes]),
-              np.array([b.size for b in boxes]))
+    arrays = box_arrays(boxes)
     points = rng.uniform(-25, 25, (4000, 3))
     for margin in (0.0, 0.3):
         want = np.array([b.contains(points, margin) for b in boxes])
         assert want.any()
-        np.testing.assert_array_equal(_in_boxes(arrays, points[None], margin), want)
+        np.testing.assert_array_equal(boxes_contain(arrays, points[None], margin), want)
         which = rng.integers(0, len(boxes), len(points))
-        np.testing.assert_array_equal(_in_boxes(arrays, points, margin, which), want[which, np.arange(len(points))])
+        np.testing.assert_array_equal(boxes_contain(arrays, points, margin, which), want[which, np.arange(len(points))])
 
 
 def test_a_car_seen_end_on_is_joined_but_not_with_a_walker_behind_it():
