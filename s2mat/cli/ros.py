@@ -29,7 +29,7 @@ def _require_ros() -> None:
 def up(
     params: Annotated[Path | None, typer.Option("--params", help="ROS 2 parameters file (launch/params.yaml).")] = None,
     processes: Annotated[bool, typer.Option("--processes", help="One process per node, talking over DDS "
-                                            "(default: composed in one process, one executor).")] = False,
+                                            "(default: composed in one process, an executor thread per node).")] = False,
     sim_time: Annotated[bool, typer.Option("--sim-time", help="use_sim_time: follow /clock (e.g. from s2mat replay).")
                         ] = False,
     parameters: Annotated[list[str] | None, typer.Option("-p", help="Set one parameter, e.g. -p max_pending:=5 "

@@ -56,7 +56,7 @@ def test_malformed_clouds_are_logged_and_dropped_and_the_graph_keeps_going(tmp_p
     node = listener.node
     publisher = node.create_publisher(PointCloud2, "/points", qos_profile_sensor_data)
     log = tmp_path / "graph.log"
-    graph = start_graph(params, domain, log, processes=False)  # composed: one process, one executor
+    graph = start_graph(params, domain, log, processes=False)  # composed: one process, an executor thread per node
     try:
         assert listener.wait_for_graph(60), log.read_text()
         listener.spin_until(lambda: False, 1.0)

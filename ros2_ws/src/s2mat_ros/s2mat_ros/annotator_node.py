@@ -122,6 +122,8 @@ class AnnotatorNode(Node):
         if msg.width <= 0 or msg.height <= 0 or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
             self.get_logger().warning(f"ignored a camera_info of {msg.width}x{msg.height} with K {K.ravel().tolist()}")
             return
+        if self.camera_info is None:
+            self.get_logger().info(f"camera calibration received: {msg.width}x{msg.height}")
         self.camera_info = (K, int(msg.width), int(msg.height))
         self._flush()
 

@@ -406,7 +406,7 @@ def main(args: list[str] | None = None) -> None:
     """Console script ``s2mat_mapping``."""
     from s2mat_ros.graph import spin_nodes
 
-    spin_nodes([MappingNode], args, threads=1)  # its callbacks never wait: one thread, no pool
+    spin_nodes([MappingNode], args)
 
 
 if __name__ == "__main__":

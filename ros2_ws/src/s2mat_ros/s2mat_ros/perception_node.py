@@ -196,7 +196,7 @@ def main(args: list[str] | None = None) -> None:
     """Console script ``s2mat_perception``."""
     from s2mat_ros.graph import spin_nodes
 
-    spin_nodes([PerceptionNode], args, threads=1)  # frame work spins the inbox itself while it waits
+    spin_nodes([PerceptionNode], args)
 
 
 if __name__ == "__main__":
