@@ -319,24 +319,22 @@ def _overhung(points: np.ndarray, ground_mask: np.ndarray, boxes: BoxArrays, whi
     if not len(which) or not len(levels):
         return out
     # Per box a grid of n_u by n_v footprint positions (as np.arange(-half, half + 1e-9,
-    # cell) lays them), each with every level above the box's top: n_u * n_v * L queries.
+    # cell) lays them), each with every level above the box's top: n_u * n_v * L queries,
+    # the voxel's (x, y) index taken once per footprint position and its z once per level.
     half_u = 0.5 * boxes.size[which, 0] + OVERHEAD_MARGIN
     half_v = 0.5 * boxes.size[which, 1] + OVERHEAD_MARGIN
     n_u = np.ceil((2 * half_u + 1e-9) / cell).astype(np.int64)
     n_v = np.ceil((2 * half_v + 1e-9) / cell).astype(np.int64)
-    n_l = len(levels)
-    count = n_u * n_v * n_l
+    count = n_u * n_v
     box = np.repeat(np.arange(len(which)), count)
-    k = run_indices(0, count)
-    pos, level = np.divmod(k, n_l)
-    iv, iu = np.divmod(pos, n_u[box])
+    iv, iu = np.divmod(run_indices(0, count), n_u[box])
     u = -half_u[box] + iu * cell
     v = -half_v[box] + iv * cell
     c, s_ = np.cos(boxes.yaw[which])[box], np.sin(boxes.yaw[which])[box]
     centre = boxes.center[which][box]
-    top = (boxes.center[which, 2] + 0.5 * boxes.size[which, 2])[box]
-    where = (centre[:, 0] + c * u - s_ * v, centre[:, 1] + s_ * u + c * v, top + levels[level])
-    keys = [np.floor(q / cell).astype(np.int64) + _CELL_OFFSET for q in where]
+    top = boxes.center[which, 2] + 0.5 * boxes.size[which, 2]
+    where = (centre[:, 0] + c * u - s_ * v, centre[:, 1] + s_ * u + c * v, top[:, None] + levels)
+    keys = [np.floor(q / cell).astype(np.int64) + _CELL_OFFSET for q in where]  # (P,), (P,), (boxes, L)
     lo = np.array([q.min() for q in keys])
     hi = np.array([q.max() for q in keys])
     # The returns in the span of the queried voxels: a coarse single-precision cut with a
@@ -364,10 +362,10 @@ def _overhung(points: np.ndarray, ground_mask: np.ndarray, boxes: BoxArrays, whi
         flat += (np.floor(v[inside]).astype(np.int64) + (_CELL_OFFSET - lo[axis])) * stride[axis]
     grid = np.zeros(int(np.prod(shape)), dtype=bool)
     grid[flat] = True
-    flat = sum((keys[axis] - lo[axis]) * stride[axis] for axis in range(3))
+    flat = ((keys[0] - lo[0]) * stride[0] + (keys[1] - lo[1]) * stride[1])[:, None] + (keys[2] - lo[2])[box]
     hit = np.flatnonzero(grid[flat])
     # Distinct occupied voxels above each box.
-    pair = np.unique(box[hit] * int(np.prod(shape)) + flat[hit])
+    pair = np.unique(box[hit // len(levels)] * int(np.prod(shape)) + flat.reshape(-1)[hit])
     distinct = np.bincount(pair // int(np.prod(shape)), minlength=len(which))
     return distinct >= OVERHEAD_MIN_VOXELS
 
