@@ -302,6 +302,7 @@ def _ground_height_from_mask(points: np.ndarray, ground_mask: np.ndarray, xy: np
 OVERHEAD_CELL = 0.25  # metres; voxel of the overhead-returns test
 OVERHEAD_MIN_VOXELS = 2  # occupied voxels above a cluster that make it overhung
 OVERHEAD_MARGIN = 0.6  # metres around the footprint searched (a crown's seen side leans towards the sensor)
+OVERHEAD_COARSE = 4  # voxels a side of the coarse cells that select the returns near the queries
 
 
 def _overhung(points: np.ndarray, ground_mask: np.ndarray, boxes: BoxArrays, which: np.ndarray,
@@ -337,16 +338,29 @@ def _overhung(points: np.ndarray, ground_mask: np.ndarray, boxes: BoxArrays, whi
     keys = [np.floor(q / cell).astype(np.int64) + _CELL_OFFSET for q in where]  # (P,), (P,), (boxes, L)
     lo = np.array([q.min() for q in keys])
     hi = np.array([q.max() for q in keys])
-    # The returns in the span of the queried voxels: a coarse single-precision cut with a
-    # voxel of margin (height first: the span is thin), then the exact voxel index as for
-    # the queries.
+    # The returns near the queried voxels: a single-precision cut to their span of heights,
+    # then to the cells of a coarse grid (OVERHEAD_COARSE voxels a side) that hold a queried
+    # voxel or touch one (the margin covers single-precision rounding), then the exact voxel
+    # index as for the queries.
     pts = np.asarray(points)
-    bounds = [(np.float32((a - _CELL_OFFSET - 1) * cell), np.float32((b - _CELL_OFFSET + 2) * cell)) for a, b in zip(lo, hi, strict=True)]
     col = pts[:, 2]
-    idx = np.flatnonzero((col >= bounds[2][0]) & (col < bounds[2][1]) & ~np.asarray(ground_mask, dtype=bool))
-    for axis in (0, 1):
-        col = pts[idx, axis]
-        idx = idx[(col >= bounds[axis][0]) & (col < bounds[axis][1])]
+    z_lo, z_hi = (np.float32((k - _CELL_OFFSET + d) * cell) for k, d in ((lo[2], -1), (hi[2], 2)))
+    idx = np.flatnonzero((col >= z_lo) & (col < z_hi) & ~np.asarray(ground_mask, dtype=bool))
+    # Coarse cell (voxel - offset) // OVERHEAD_COARSE - first: the first and last on each axis
+    # are never marked, and returns beyond the span are clipped into them.
+    first = (lo[:2] - _CELL_OFFSET) // OVERHEAD_COARSE - 2
+    extent = (hi[:2] - _CELL_OFFSET) // OVERHEAD_COARSE + 3 - first
+    near = np.zeros(extent, dtype=bool)
+    qx, qy = ((keys[a] - _CELL_OFFSET) // OVERHEAD_COARSE - first[a] for a in range(2))
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            near[qx + dx, qy + dy] = True
+    scale = np.float32(1.0 / (OVERHEAD_COARSE * cell))
+    coarse = [np.clip(np.floor(pts[idx, a] * scale) - np.float32(first[a]), 0, extent[a] - 1).astype(np.intp)
+              for a in range(2)]
+    coarse[0] *= extent[1]
+    coarse[0] += coarse[1]
+    idx = idx[near.reshape(-1).take(coarse[0])]
     # floor(v) + offset lies in [lo, hi] exactly when lo - offset <= v < hi - offset + 1.
     scaled = [np.asarray(pts[idx, axis], dtype=np.float64) / cell for axis in range(3)]
     inside = np.ones(len(idx), dtype=bool)
