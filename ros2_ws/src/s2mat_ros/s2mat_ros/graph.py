@@ -85,7 +85,8 @@ def spin_nodes(factories: Sequence[Callable[[], Node | None]], args: list[str] |
         for executor, node in zip(executors[1:], nodes[1:], strict=True):
             threads.append(threading.Thread(target=_spin, args=(executor, errors), name=node.get_name(), daemon=True))
             threads[-1].start()
-        _spin(executors[0], errors)
+        if executors:
+            _spin(executors[0], errors)
     except KeyboardInterrupt:  # while the nodes are made
         pass
     finally:
