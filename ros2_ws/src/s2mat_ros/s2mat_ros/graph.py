@@ -42,11 +42,15 @@ def annotator_enabled(params: Path | None, extra: Sequence[str] = ()) -> bool:
     return enabled
 
 
-def _spin(executor: SingleThreadedExecutor, errors: list[BaseException]) -> None:
-    """Spin until Ctrl-C or shutdown. An error raised while the context is up is kept in
-    ``errors`` and shuts the context down, so that every node of the process stops."""
+STOP_POLL = 0.1  # seconds: how often an idle executor thread looks whether the process is stopping
+
+
+def _spin(executor: SingleThreadedExecutor, stopping: threading.Event, errors: list[BaseException]) -> None:
+    """Spin until Ctrl-C, shutdown or ``stopping``. An error raised while the context is up is
+    kept in ``errors`` and sets ``stopping``, so that every node of the process stops."""
     try:
-        executor.spin()
+        while rclpy.ok() and not stopping.is_set():
+            executor.spin_once(timeout_sec=STOP_POLL)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as exc:  # noqa: BLE001 - handed to the main thread
@@ -55,7 +59,8 @@ def _spin(executor: SingleThreadedExecutor, errors: list[BaseException]) -> None
         # not an error; anything raised while the context is still up is one.
         if rclpy.ok():
             errors.append(exc)
-            rclpy.try_shutdown()
+    finally:
+        stopping.set()
 
 
 def spin_nodes(factories: Sequence[Callable[[], Node | None]], args: list[str] | None = None) -> None:
@@ -73,6 +78,7 @@ def spin_nodes(factories: Sequence[Callable[[], Node | None]], args: list[str] |
     nodes: list[Node] = []
     executors: list[SingleThreadedExecutor] = []
     threads: list[threading.Thread] = []
+    stopping = threading.Event()
     errors: list[BaseException] = []
     try:
         for factory in factories:
@@ -83,10 +89,11 @@ def spin_nodes(factories: Sequence[Callable[[], Node | None]], args: list[str] |
             executors.append(SingleThreadedExecutor())
             executors[-1].add_node(node)
         for executor, node in zip(executors[1:], nodes[1:], strict=True):
-            threads.append(threading.Thread(target=_spin, args=(executor, errors), name=node.get_name(), daemon=True))
+            threads.append(threading.Thread(target=_spin, args=(executor, stopping, errors), name=node.get_name(),
+                                            daemon=True))
             threads[-1].start()
         if executors:
-            _spin(executors[0], errors)
+            _spin(executors[0], stopping, errors)
     except KeyboardInterrupt:  # while the nodes are made
         pass
     finally:
@@ -94,7 +101,7 @@ def spin_nodes(factories: Sequence[Callable[[], Node | None]], args: list[str] |
         # every thread's Python stack in the log after SHUTDOWN_DUMP seconds and goes on; the
         # process ends right after spin_nodes, which cancels the dump when it ends in time.
         faulthandler.dump_traceback_later(SHUTDOWN_DUMP)
-        rclpy.try_shutdown()  # ends the other nodes' spins
+        stopping.set()
         for thread in threads:
             thread.join()
         for executor in executors:
@@ -105,6 +112,7 @@ def spin_nodes(factories: Sequence[Callable[[], Node | None]], args: list[str] |
                 print(f"[INFO] [{node.get_name()}]: stats: " + json.dumps(stats, separators=(",", ":")),
                       file=sys.stderr, flush=True)
             node.destroy_node()
+        rclpy.try_shutdown()
     if errors:
         raise errors[0]
 
