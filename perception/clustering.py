@@ -389,6 +389,7 @@ WALKER_MIN_POINTS = 8  # points of one upper body
 WALKER_PAIR_SPAN = 0.6  # metres: the upper bodies of two walkers span at least this much
 WALKER_BODY = 0.9  # metres: widest upper body; a wider blob (a car's roof) keeps the cluster whole
 _HALF_NEIGHBOURS_2D = np.array([(1, 0), (0, 1), (1, 1), (1, -1)])
+DENSE_CELLS = 1 << 16  # grid_pieces marks its cells on a dense grid of at most this many cells
 
 
 def grid_pieces(xy: np.ndarray, cell: float, owner: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -397,19 +398,41 @@ def grid_pieces(xy: np.ndarray, cell: float, owner: np.ndarray | None = None) ->
     order of the pieces' first cells, and (M,) its cell (an index into the occupied cells,
     ordered by owner, then x, then y)."""
     grid = np.floor(np.asarray(xy, dtype=np.float64) / cell).astype(np.int64)
-    grid -= grid.min(axis=0) - 1  # room for a neighbour on either side
+    if owner is None:
+        grid -= grid.min(axis=0) - 1  # room for a neighbour on either side
+    else:  # each owner's cells from its own corner, in a block of its own
+        owner = np.asarray(owner, dtype=np.int64)
+        corner = np.full((int(owner.max()) + 1, 2), np.iinfo(np.int64).max)
+        np.minimum.at(corner, owner, grid)
+        grid -= corner[owner] - 1
     span = int(grid.max()) + 2
     key = grid[:, 0] * span + grid[:, 1]
+    size = span * span
     if owner is not None:
-        key += owner * (span * span)
-    cells, point_cell = np.unique(key, return_inverse=True)
+        key += owner * size
+        size *= len(corner)
+    # The occupied cells in key order: on a dense grid when it is small (one flag per cell),
+    # else by sorting the keys.
+    if size <= DENSE_CELLS:
+        occupied = np.zeros(size, dtype=bool)
+        occupied[key] = True
+        cells = np.flatnonzero(occupied)
+        rank = np.cumsum(occupied) - 1
+        point_cell = rank[key]
+    else:
+        cells, point_cell = np.unique(key, return_inverse=True)
     src, dst = [], []
     for dx, dy in _HALF_NEIGHBOURS_2D:  # each touching pair of cells once
         nb = cells + dx * span + dy
-        at = np.clip(np.searchsorted(cells, nb), 0, len(cells) - 1)
-        hit = np.flatnonzero(cells[at] == nb)
+        if size <= DENSE_CELLS:
+            hit = np.flatnonzero(occupied[nb])
+            at = rank[nb[hit]]
+        else:
+            at = np.clip(np.searchsorted(cells, nb), 0, len(cells) - 1)
+            hit = np.flatnonzero(cells[at] == nb)
+            at = at[hit]
         src.append(hit)
-        dst.append(at[hit])
+        dst.append(at)
     return _components(len(cells), np.concatenate(src), np.concatenate(dst))[point_cell], point_cell
 
 
