@@ -723,8 +723,10 @@ def _main_piece(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     xy = np.asarray(xy, dtype=np.float64)
     piece, cell = grid_pieces(xy, PIECE_CELL)
     mine = piece == np.argmax(np.bincount(piece))
-    _, inverse, count = np.unique(cell[mine], return_inverse=True, return_counts=True)
-    centroids = np.column_stack([np.bincount(inverse, xy[mine, a], len(count)) for a in range(2)]) / count[:, None]
+    cell = cell[mine]
+    count = np.bincount(cell)
+    present = np.flatnonzero(count)  # the piece's cells
+    centroids = np.column_stack([np.bincount(cell, xy[mine, a])[present] for a in range(2)]) / count[present, None]
     return mine, centroids
 
 
