@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -43,6 +44,7 @@ def annotator_enabled(params: Path | None, extra: Sequence[str] = ()) -> bool:
 
 
 STOP_POLL = 0.1  # seconds: how often an idle executor thread looks whether the process is stopping
+SHUTDOWN_GRACE = 1.0  # seconds an error waits for a Ctrl-C to reach the context before it counts as one
 
 
 def _spin(executor: SingleThreadedExecutor, stopping: threading.Event, errors: list[BaseException]) -> None:
@@ -54,13 +56,24 @@ def _spin(executor: SingleThreadedExecutor, stopping: threading.Event, errors: l
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as exc:  # noqa: BLE001 - handed to the main thread
-        # Ctrl-C shuts the context down from the signal handler; an executor that was just
-        # building its wait set then fails on the closed context (RCLError). That is a shutdown,
-        # not an error; anything raised while the context is still up is one.
-        if rclpy.ok():
+        if not _shutting_down(stopping):
             errors.append(exc)
     finally:
         stopping.set()
+
+
+def _shutting_down(stopping: threading.Event) -> bool:
+    """Whether the process is stopping: ``stopping`` is set, or the context goes down within
+    SHUTDOWN_GRACE seconds. Ctrl-C shuts the context down from a thread of rclpy's own, and
+    the call it lands in may fail first: an executor building its wait set on the closing
+    context (RCLError), or taking a message while the KeyboardInterrupt is pending (a
+    RuntimeError of the binding). Those are a shutdown, not an error."""
+    deadline = time.monotonic() + SHUTDOWN_GRACE
+    while rclpy.ok() and not stopping.is_set():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def spin_nodes(factories: Sequence[Callable[[], Node | None]], args: list[str] | None = None) -> None:
