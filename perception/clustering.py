@@ -413,7 +413,8 @@ def grid_pieces(xy: np.ndarray, cell: float, owner: np.ndarray | None = None) ->
         size *= len(corner)
     # The occupied cells in key order: on a dense grid when it is small (one flag per cell),
     # else by sorting the keys.
-    if size <= DENSE_CELLS:
+    dense = size <= DENSE_CELLS
+    if dense:
         occupied = np.zeros(size, dtype=bool)
         occupied[key] = True
         cells = np.flatnonzero(occupied)
@@ -424,7 +425,7 @@ def grid_pieces(xy: np.ndarray, cell: float, owner: np.ndarray | None = None) ->
     src, dst = [], []
     for dx, dy in _HALF_NEIGHBOURS_2D:  # each touching pair of cells once
         nb = cells + dx * span + dy
-        if size <= DENSE_CELLS:
+        if dense:
             hit = np.flatnonzero(occupied[nb])
             at = rank[nb[hit]]
         else:

@@ -197,12 +197,13 @@ def _pieces_of_one_car(points: np.ndarray, clusters: Clusters, boxes: BoxArrays,
     area = rows[:, 3] * rows[:, 4]
     overlap = inter / np.maximum(area[first] + area[second] - inter, 1e-12)
     joined: dict[int, int] = {}
+    paired: set[int] = set()  # clusters already in a pair
     for pair in np.argsort(-overlap, kind="stable").tolist():
         if overlap[pair] < PIECES_IOU:
             break
         a, b = first[pair], second[pair]
         big, small = sorted((int(candidates[a]), int(candidates[b])), key=lambda c: -clusters.point_counts[c])
-        if big in joined or small in joined or big in joined.values() or small in joined.values():
+        if big in paired or small in paired:
             continue
         members = np.concatenate([clusters.cluster_indices(big), clusters.cluster_indices(small)])
         car = fit_boxes(points, members, np.zeros(1, np.int64), seen.yaw[big:big + 1])
@@ -212,6 +213,7 @@ def _pieces_of_one_car(points: np.ndarray, clusters: Clusters, boxes: BoxArrays,
         complete_boxes(car, [ObjectClass.CAR], ground_z[big:big + 1])
         boxes.center[big], boxes.size[big], boxes.yaw[big] = car.center[0], car.size[0], car.yaw[0]
         joined[small] = big
+        paired.update((big, small))
     return joined
 
 
