@@ -48,8 +48,9 @@ SHUTDOWN_GRACE = 1.0  # seconds an error waits for a Ctrl-C to reach the context
 
 
 def _spin(executor: SingleThreadedExecutor, stopping: threading.Event, errors: list[BaseException]) -> None:
-    """Spin until Ctrl-C, shutdown or ``stopping``. An error raised while the context is up is
-    kept in ``errors`` and sets ``stopping``, so that every node of the process stops."""
+    """Spin until Ctrl-C, shutdown or ``stopping``. An error that is not part of a shutdown
+    (see :func:`_shutting_down`) is kept in ``errors``; either way ``stopping`` is set, so that
+    every node of the process stops."""
     try:
         while rclpy.ok() and not stopping.is_set():
             executor.spin_once(timeout_sec=STOP_POLL)
