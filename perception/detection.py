@@ -60,7 +60,7 @@ from perception.config import ClusteringConfig, DetectionConfig
 from perception.ground import GroundModel
 from perception.map_query import MapQuery
 from perception.tracking.geometry import bev_intersection_pairs, wrap_angle
-from perception.types import Box3D, Detection, ObjectClass
+from perception.types import Box3D, Detection, ObjectClass, box_arrays, boxes_contain
 
 GROUND_CELL = 2.0  # metres; cell of the ground-height estimate used when only a mask is given
 # A thin upright shape (a cyclist's side, or a car's end seen head-on or from behind) that a
@@ -73,7 +73,13 @@ CAR_END_REACH = 0.5  # metres: the shape's centre lies in the predicted box grow
 # than anyone walks or jogs on a street is a cyclist seen end-on, whose length its points do
 # not show: it is guessed a cyclist heading the track's way, and its box grows to a cyclist's.
 RIDER_SPEED = 3.5  # m/s
-RIDER_MAX_LENGTH = 2.5  # metres: the predicted box is no car's
+CAR_MIN_LENGTH = 2.5  # metres: a predicted box this long or longer is a car's
+# A parked car seen through a gap (behind a post, a walker, the edge of the view) can show only
+# a piece shaped as a walker or a cyclist, which alone would start a false track. Such a shape,
+# not in space seen free, whose centre lies in the predicted box of a car track slower than
+# PARKED_SPEED is part of that car. On the 18 simulated runs: mean MOTA 86.27 -> 86.47 (street
+# 83.07 -> 83.51); a walker crossing a false car track's box in space seen free stays a walker.
+PARKED_SPEED = 1.0  # m/s
 # A parked car behind a post or trunk is seen in two pieces, each completed to a car's box:
 # two boxes that overlap along one heading and whose points together fit one car are one car.
 PIECES_IOU = 0.2  # bird's-eye IoU of the completed boxes, at least
@@ -167,12 +173,51 @@ def _riders(boxes: BoxArrays, classes: list[ObjectClass], predicted: list[Box3D]
         return riders
     fast = np.hypot(velocity[:, 0], velocity[:, 1]) >= RIDER_SPEED
     for i in np.flatnonzero(fast).tolist():
-        if predicted[i].size[0] > RIDER_MAX_LENGTH:
+        if predicted[i].size[0] >= CAR_MIN_LENGTH:
             continue
         inside = walkers[predicted[i].contains(boxes.center[walkers], CAR_END_REACH)]
         riders[inside] = True
         boxes.yaw[inside] = np.arctan2(velocity[i, 1], velocity[i, 0])
     return riders
+
+
+def _parked_car_parts(boxes: BoxArrays, classes: list[ObjectClass], predicted: list[Box3D], velocity: np.ndarray,
+                      still: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, dict[int, int]]:
+    """Walker and cyclist shapes among the ``still`` clusters ((K,) bool: not in space seen free)
+    whose centre lies in the ``predicted`` box of a car track slower than PARKED_SPEED
+    (``velocity`` (P, 3) m/s, same frame) are pieces of a parked car. If a shape guessed a car
+    lies in that box too, the pieces are its parts; otherwise the piece with the most points
+    (``counts``) takes the predicted box, in place, and the others are its parts. Returns the
+    (K,) bool pieces that took a car's box and {part: the cluster it belongs to}."""
+    took = np.zeros(len(classes), dtype=bool)
+    parts: dict[int, int] = {}
+    small = (ObjectClass.PEDESTRIAN, ObjectClass.CYCLIST)
+    pieces = np.flatnonzero(still & np.array([c in small for c in classes], dtype=bool))
+    parked = np.flatnonzero((np.hypot(velocity[:, 0], velocity[:, 1]) < PARKED_SPEED)
+                            & np.array([b.size[0] >= CAR_MIN_LENGTH for b in predicted], dtype=bool))
+    if not len(pieces) or not len(parked):
+        return took, parts
+    cars = np.flatnonzero([c is ObjectClass.CAR for c in classes])
+    table = box_arrays([predicted[i] for i in parked.tolist()])
+    holds = boxes_contain(table, boxes.center[None, pieces], 0.0)  # (parked car, piece)
+    holds_car = boxes_contain(table, boxes.center[None, cars], 0.0)
+    unclaimed = np.ones(len(pieces), dtype=bool)
+    for row in np.flatnonzero(holds.any(axis=1)).tolist():
+        inside = np.flatnonzero(holds[row] & unclaimed)
+        if not len(inside):
+            continue
+        unclaimed[inside] = False
+        inside = pieces[inside]
+        car = cars[holds_car[row]]
+        if len(car):
+            owner = int(car[0])
+        else:
+            owner = int(inside[np.argmax(counts[inside])])
+            box = predicted[parked[row]]
+            boxes.center[owner], boxes.size[owner], boxes.yaw[owner] = box.center, box.size, box.yaw
+            took[owner] = True
+        parts.update((p, owner) for p in inside.tolist() if p != owner)
+    return took, parts
 
 
 def _pieces_of_one_car(points: np.ndarray, clusters: Clusters, boxes: BoxArrays, seen: BoxArrays,
@@ -933,6 +978,7 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     overhung = overhung & (free_share < config.dynamic_fraction)
     not_road_user = floating | overhung
     classes = [ObjectClass.OTHER if n else c for c, n in zip(classes, not_road_user.tolist(), strict=True)]
+    joined: dict[int, int] = {}  # {part: the cluster it belongs to}
     if hints and predicted_velocity is not None and k:
         velocity = np.asarray(predicted_velocity, dtype=np.float64).reshape(-1, 3)
         if world_T_sensor is not None:
@@ -941,6 +987,10 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
         classes = [ObjectClass.CAR if e else c for c, e in zip(classes, ends.tolist(), strict=True)]
         riders = _riders(boxes, classes, hints, velocity)
         classes = [ObjectClass.CYCLIST if r else c for c, r in zip(classes, riders.tolist(), strict=True)]
+        counts = np.diff(np.append(clusters.starts, len(clusters.members)))
+        took, joined = _parked_car_parts(boxes, classes, hints, velocity, free_share < config.dynamic_fraction,
+                                         counts)
+        classes = [ObjectClass.CAR if t else c for c, t in zip(classes, took.tolist(), strict=True)]
     seen = BoxArrays(boxes.center.copy(), boxes.size.copy(), boxes.yaw.copy())
     if config.complete_boxes and k:
         complete_boxes(boxes, classes, ground_z)
@@ -962,14 +1012,15 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     else:
         reported &= ~in_static
     structure = structure | in_static
-    joined = {}
     if config.complete_boxes and k:
         cars = np.flatnonzero(reported & np.array([c is ObjectClass.CAR for c in classes], dtype=bool))
-        joined = _pieces_of_one_car(pts, clusters, boxes, seen, cars, ground_z)
-        reported[list(joined)] = False
+        joined.update(_pieces_of_one_car(pts, clusters, boxes, seen, cars, ground_z))
+    reported[list(joined)] = False
     parts = {c: [c] for c in range(k)}
-    for small, big in joined.items():
-        parts[big].append(small)
+    for part, owner in joined.items():
+        while owner in joined:  # a parked car's piece whose owner is itself a piece of one car
+            owner = joined[owner]
+        parts[owner].append(part)
 
     # Detections, in the world frame when the pose is known.
     chosen = np.flatnonzero(reported)

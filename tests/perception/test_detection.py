@@ -526,3 +526,67 @@ def test_two_pieces_of_one_car_are_joined_and_two_cars_are_not():
     assert joined == {second: first}
     np.testing.assert_allclose(boxes.center[first, :2], [(7.0 + 11.55) / 2, 6.0], atol=0.1)
     assert 4.4 <= boxes.size[first, 0] <= 4.7 and boxes.size[first, 1] == pytest.approx(1.8)
+
+
+def test_walker_shaped_pieces_of_a_parked_car_join_its_track():
+    """A parked car seen through a gap can show only a walker-sized piece. With the parked
+    cars' boxes predicted, the clustering hints alone leave some such pieces walkers; told the
+    tracks are still, they become parts of a car detection, while every real walker keeps its
+    class."""
+    small = (ObjectClass.PEDESTRIAN, ObjectClass.CYCLIST)
+    pieces = to_car = walkers = 0
+    scans = simulate("street", sensor="hdl64", frames=60, seed=0, camera=False, motion_distortion=False)
+    for frame in itertools.islice(scans, 25):
+        gt = frame.ground_truth
+        parked = [b for b in gt.boxes if not b.moving and b.object_class is ObjectClass.CAR]
+        kind = {b.instance_id: b.object_class for b in gt.boxes}
+        kind.update((b.instance_id, "parked") for b in parked)
+        ground = fit_ground(frame.points)
+        predicted = [b.box for b in parked]
+        plain = detect_objects(frame.points, ground, world_T_sensor=gt.pose, predicted=predicted)
+        told = detect_objects(frame.points, ground, world_T_sensor=gt.pose, predicted=predicted,
+                              predicted_velocity=np.zeros((len(parked), 3)))
+        for before in plain.detections:
+            ids, n = np.unique(gt.instance[before.point_indices], return_counts=True)
+            if n.max() < 0.7 * n.sum():
+                continue
+            truth = kind.get(int(ids[np.argmax(n)]))  # the object holding most of its points
+            after = next((d for d in told.detections if np.isin(before.point_indices, d.point_indices).mean() > 0.5),
+                         None)
+            if truth is ObjectClass.PEDESTRIAN:
+                walkers += 1
+                assert after is not None and after.object_class is before.object_class
+            elif truth == "parked" and before.object_class in small:
+                pieces += 1
+                to_car += after is not None and after.object_class is ObjectClass.CAR
+    assert pieces >= 5 and to_car >= 0.8 * pieces, f"{to_car} of {pieces} pieces joined a car"
+    assert walkers >= 50
+
+
+def test_a_piece_in_a_parked_cars_box_takes_it_unless_seen_free_or_a_car_is_there():
+    """Of two walker-shaped pieces in a slow car track's predicted box, the larger takes the box
+    and the other joins it; a car's own shape there takes both as parts. Pieces in space seen
+    free (a walker passing) and boxes of moving tracks are left alone."""
+    from perception.boxes import BoxArrays
+
+    car_box = Box3D(np.array([10.0, 5.0, 0.8]), np.array([4.4, 1.8, 1.6]), 0.0)
+    classes = [ObjectClass.PEDESTRIAN, ObjectClass.PEDESTRIAN, ObjectClass.CAR]
+    centres = np.array([[9.0, 4.5, 0.8], [11.0, 4.5, 0.8], [20.0, 5.0, 0.8]])
+
+    def parts(still, car_at=None, speed=0.0):
+        boxes = BoxArrays(centres.copy(), np.tile([0.5, 0.4, 1.6], (3, 1)), np.zeros(3))
+        if car_at is not None:
+            boxes.center[2] = car_at
+        took, joined = detection._parked_car_parts(boxes, classes, [car_box], np.array([[speed, 0.0, 0.0]]),
+                                                   np.array(still), np.array([30, 50, 400]))
+        return boxes, took.tolist(), joined
+
+    boxes, took, joined = parts([True, True, True])
+    assert took == [False, True, False] and joined == {0: 1}  # the larger piece takes the box
+    np.testing.assert_allclose(boxes.center[1], car_box.center)
+    assert boxes.size[1, 0] == pytest.approx(4.4)
+    # A car's own shape in the box: the pieces are its parts.
+    assert parts([True, True, True], car_at=[10.0, 5.5, 0.8])[1:] == ([False] * 3, {0: 2, 1: 2})
+    # Walkers in space seen free, or the track moving: untouched.
+    assert parts([False, False, True])[1:] == ([False] * 3, {})
+    assert parts([True, True, True], speed=2.0)[1:] == ([False] * 3, {})
