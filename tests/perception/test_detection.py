@@ -590,3 +590,44 @@ def test_a_piece_in_a_parked_cars_box_takes_it_unless_seen_free_or_a_car_is_ther
     # Walkers in space seen free, or the track moving: untouched.
     assert parts([False, False, True])[1:] == ([False] * 3, {})
     assert parts([True, True, True], speed=2.0)[1:] == ([False] * 3, {})
+
+
+class _ErodedTrunkMap:
+    """A map that has seen the walker's space (x >= 15 m) free, and the trunk's (x < 15 m)
+    free below 1 m above the ground and occupied above: the trunk's voxels eroded in part."""
+
+    voxel_size = 0.1
+
+    def free_counts(self, points_world: np.ndarray) -> np.ndarray:
+        p = np.asarray(points_world)
+        return np.where((p[:, 0] >= 15.0) | (p[:, 2] < -0.7), 6, 0)
+
+    def occupied_counts(self, points_world: np.ndarray) -> np.ndarray:
+        p = np.asarray(points_world)
+        return np.where((p[:, 0] < 15.0) & (p[:, 2] >= -0.7), 6, 0)
+
+
+def test_under_a_crown_a_walker_in_space_seen_free_is_one_and_a_partly_eroded_trunk_is_not(monkeypatch):
+    """A trunk and a walker, each under a tree crown. The walker's space has been seen free;
+    about half of the trunk's voxels have too (rays grazing a thin trunk). The walker is a
+    walker; the trunk, with its crown above it, is not a road user."""
+    ground = np.column_stack([g.ravel() for g in np.meshgrid(np.arange(6.0, 24.0, 0.2), np.arange(-5.0, 5.0, 0.2))]
+                             + [np.zeros(4500)])
+    # Crowns: two layers of leaves, 2.6 and 3.0 m up, 3 m across, over the trunk and the walker.
+    crowns = [np.column_stack([g.ravel() for g in np.meshgrid(np.arange(x - 1.5, x + 1.5, 0.1), np.arange(0.5, 3.5, 0.1),
+                                                             (2.6, 3.0))]) for x in (10.0, 20.0)]
+    trunk = _surface((10.0, 2.0), (0.3, 0.3, 2.0))
+    walker = _surface((20.0, 2.0), (0.45, 0.35, 1.75))
+    points = np.concatenate([ground, *crowns, trunk, walker]).astype(np.float32)
+    points[:, 2] -= 1.7  # the sensor 1.7 m above the ground
+    ground_mask = points[:, 2] < -1.6
+
+    def walker_shapes() -> list[float]:
+        """x of each detection guessed a pedestrian."""
+        out = detect_objects(points, ground_mask, static_map=_ErodedTrunkMap(), world_T_sensor=np.eye(4))
+        return sorted(round(float(d.box.center[0])) for d in out.detections if d.object_class is ObjectClass.PEDESTRIAN)
+
+    assert walker_shapes() == [20]
+    with monkeypatch.context() as m:
+        m.setattr(detection, "UNDER_CANOPY_FREE", 0.3)  # the dynamic candidates' share
+        assert walker_shapes() == [10, 20]
