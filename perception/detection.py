@@ -993,9 +993,8 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
         classes = [ObjectClass.CAR if e else c for c, e in zip(classes, ends.tolist(), strict=True)]
         riders = _riders(boxes, classes, hints, velocity)
         classes = [ObjectClass.CYCLIST if r else c for c, r in zip(classes, riders.tolist(), strict=True)]
-        counts = np.diff(np.append(clusters.starts, len(clusters.members)))
         took, joined = _parked_car_parts(boxes, classes, hints, velocity, free_share < config.dynamic_fraction,
-                                         counts)
+                                         clusters.point_counts)
         classes = [ObjectClass.CAR if t else c for c, t in zip(classes, took.tolist(), strict=True)]
     seen = BoxArrays(boxes.center.copy(), boxes.size.copy(), boxes.yaw.copy())
     if config.complete_boxes and k:
