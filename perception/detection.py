@@ -12,8 +12,9 @@ the field of view or by an awning's shadow), or a trunk or pole, goes on upwards
 that is occupied or never seen. A cluster partly in space seen free and partly in
 persistent occupancy is first split when its new part stands apart with a walker's or a
 cyclist's shape: someone who walks or rides past a pole or a parked car. Beyond the clusters'
-reach (``far_free_range``) the map is asked point by point: far points in space it has seen
-free are traffic (``far_dynamic``), which registration must not lock onto.
+reach (``far_free_range``) points are far traffic (``far_dynamic``), which registration must
+not lock onto, when they belong to a low object (:mod:`perception.far_traffic`) or, asked
+point by point, lie in space the map has seen free.
 
 Some class guesses look beyond one cluster's box: a car-long cluster too tall for a car
 whose topmost points stand within a post's footprint is a car joined to a pole, trunk or
@@ -57,12 +58,14 @@ from perception.clustering import (
     stable_argsort,
 )
 from perception.config import ClusteringConfig, DetectionConfig
+from perception.far_traffic import far_points, low_far_objects
 from perception.ground import GroundModel
 from perception.map_query import MapQuery
 from perception.tracking.geometry import bev_intersection_pairs, wrap_angle
 from perception.types import Box3D, Detection, ObjectClass, box_arrays, boxes_contain
 
 GROUND_CELL = 2.0  # metres; cell of the ground-height estimate used when only a mask is given
+FAR_GROUND_REACH = 150.0  # metres; reach of that estimate under far objects
 # A thin upright shape (a cyclist's side, or a car's end seen head-on or from behind) that a
 # predicted track carries across its own length at this speed or more is a car's end: a
 # cyclist rides along its length.
@@ -128,7 +131,7 @@ class DetectionOutput:
     occupied_share: np.ndarray  # (count,) share of its voxels in persistent static occupancy
     detection_cluster: np.ndarray  # (len(detections),) cluster of each detection
     open_above: np.ndarray | None = None  # (count,) share of its top columns with space seen free above (1 untested)
-    far_dynamic: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (F,) far points in space seen free (DetectionConfig.far_free_range)
+    far_dynamic: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (F,) far traffic: far points of low objects or in space seen free (DetectionConfig.far_free_range)
 
 
 def _yaw_of(rotation: np.ndarray) -> float:
@@ -333,6 +336,13 @@ def _cars_under_canopy(points: np.ndarray, clusters: Clusters, boxes: BoxArrays,
         boxes.yaw[c] = car.yaw[0]
         cars.append(c)
     return np.array(cars, dtype=np.int64)
+
+
+def _ground_at(points: np.ndarray, model: GroundModel | None, mask: np.ndarray, xy: np.ndarray,
+               reach: float) -> np.ndarray:
+    """Ground height (sensor-frame z) under (K, 2) positions: the model's planes, or with only
+    a mask the ground points' cells within ``reach`` (NaN where a cell holds none)."""
+    return model.height_at(xy) if model is not None else _ground_height_from_mask(points, mask, xy, reach)
 
 
 def _ground_height_from_mask(points: np.ndarray, ground_mask: np.ndarray, xy: np.ndarray,
@@ -835,10 +845,7 @@ def _shape(points: np.ndarray, clusters: Clusters, model: GroundModel | None, ma
     k = clusters.count
     # Let boxes reach down to the ground they stand on.
     if k:
-        if model is not None:
-            ground_z = model.height_at(boxes.center[:, :2])
-        else:
-            ground_z = _ground_height_from_mask(points, mask, boxes.center[:, :2], clustering.max_range)
+        ground_z = _ground_at(points, model, mask, boxes.center[:, :2], clustering.max_range)
         bottom = boxes.center[:, 2] - 0.5 * boxes.size[:, 2]
         top = bottom + boxes.size[:, 2]
         gap = bottom - ground_z
@@ -944,8 +951,7 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
         vs = clusters.voxel_starts
         run = np.diff(np.append(vs, len(clusters.voxel_labels)))
         middle = np.add.reduceat(clusters.voxel_centroids[:, :2], vs, axis=0) / run[:, None]
-        under = (model.height_at(middle) if model is not None
-                 else _ground_height_from_mask(pts, mask, middle, clustering.max_range))
+        under = _ground_at(pts, model, mask, middle, clustering.max_range)
         clusters = split_walkers(pts, clusters, under)
     # Shapes and class guesses need no map: they come first, so that the map is asked once, about
     # the clusters' space and the space above the tops of those shaped like road users together
@@ -955,19 +961,21 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     free_share = np.zeros(k)
     occ_share = np.zeros(k)
     open_above = np.ones(k)
-    far_dynamic = np.zeros(0, np.int64)
+    # Far traffic: low far objects by shape; the other far points are asked about below.
+    far = far_points(pts, mask, config.far_free_range)
+    far_above = (model.height[far] if model is not None
+                 else pts[far, 2] - _ground_height_from_mask(pts, mask, pts[far, :2], FAR_GROUND_REACH))
+    far_dynamic = low_far_objects(pts, far, far_above, clustering, config.far_object_height)
+    far = np.setdiff1d(far, far_dynamic, assume_unique=True)
     if static_map is not None and world_T_sensor is not None and k:
         columns = _OpenAbove.of(clusters, shapes, config, clustering.voxel_size, world_T_sensor)
-        # Far traffic, point by point, in the same exchange with the map.
-        far = np.zeros(0, np.int64)
-        if config.far_free_range > 0:
-            far = np.flatnonzero(~mask & (np.hypot(pts[:, 0], pts[:, 1]) >= config.far_free_range))
+        # Far points in space seen free, point by point, in the same exchange with the map.
         far_world = pts[far].astype(np.float64) @ world_T_sensor[:3, :3].T + world_T_sensor[:3, 3]
         samples, also_free = _sample_map(static_map, clusters, pts, world_T_sensor, config, clustering.voxel_size,
                                          np.concatenate([columns.above, far_world]))
         above_free = None if also_free is None or not len(columns.above) else also_free[:len(columns.above)]
         if len(far):
-            far_dynamic = far[also_free[len(columns.above):]]
+            far_dynamic = np.union1d(far_dynamic, far[also_free[len(columns.above):]])
         split = _split_by_map(pts, clusters, samples, clustering.min_points)
         if split is not clusters:  # the map split a cluster (rare): shape the parts, ask about their tops
             clusters = split

@@ -425,7 +425,7 @@ class PerceptionHalf:
                 if det.dynamic_candidate and det.point_indices is not None:
                     candidate[det.point_indices] = True
         believed_dynamic = candidate.copy() if in_moving_boxes is None else candidate | in_moving_boxes
-        believed_dynamic[found.far_dynamic] = True  # none without the map check
+        believed_dynamic[found.far_dynamic] = True  # far traffic
         timing = {"detection": (time.perf_counter() - clock) * 1e3}
         return Detected(frame.timestamp, start.valid, ground, found, guess, start.use_map, start.times, candidate,
                         believed_dynamic, timing)

@@ -1,0 +1,67 @@
+"""Far traffic: points beyond the clusters' reach that registration must not lock onto.
+
+Far away the scan is too sparse for boxes and class guesses, yet a car there drags
+scan-to-map registration with it when it drives away or along with the sensor: its points
+come back about where the last scans put it, a metre or so off, and the space it moves into
+was hidden behind it, so the map never saw it free. Height tells it from the structure
+registration needs: a car, a van's cab or a walker stands at most ``far_object_height``
+above the road, while facades, trunks under their crowns, poles and signs reach higher. The
+far non-ground points are grouped coarsely (cells of a bird's-eye grid ``FAR_CELL_FACTOR``
+clustering voxels wide, connected with their eight neighbours) and the points of low groups
+are left out of registration. Low far structure (a parked car, a hedge, a low wall) is left
+out too: registration loses a little support there, never its anchors.
+
+Far points in space the map has seen free are the other half of far traffic; detection asks
+the map about them together with its other questions (see :mod:`perception.detection`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from perception.config import ClusteringConfig
+
+FAR_CELL_FACTOR = 2.0  # far groups' bird's-eye grid cell, in clustering voxels (far beams are sparse)
+_EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
+
+
+def far_points(points: np.ndarray, ground_mask: np.ndarray, reach: float) -> np.ndarray:
+    """Indices of the non-ground points of an (N, 3) sensor-frame scan at least ``reach``
+    metres away horizontally (empty for ``reach`` 0)."""
+    if reach <= 0:
+        return np.zeros(0, np.int64)
+    pts = np.asarray(points)
+    flat = pts[:, 0] * pts[:, 0]
+    flat += pts[:, 1] * pts[:, 1]
+    flat[ground_mask] = 0.0
+    return np.flatnonzero(flat >= reach * reach)
+
+
+def low_far_objects(points: np.ndarray, far: np.ndarray, above_ground: np.ndarray, clustering: ClusteringConfig,
+                    height: float) -> np.ndarray:
+    """Indices, among ``far`` (indices of non-ground points of the (N, 3) sensor-frame
+    ``points``), of those in low objects: groups connected in a bird's-eye grid of
+    ``FAR_CELL_FACTOR`` clustering voxels (below ``clustering.max_z``, as clustering cuts
+    canopies) with no point more than ``height`` metres above the ground. ``above_ground``
+    (len(far),) is each far point's height above the ground; where it is unknown (NaN) its
+    group is not called low. Empty when ``height`` is 0."""
+    far = np.asarray(far, dtype=np.int64)
+    if height <= 0:
+        return far[:0]
+    pts = np.asarray(points)[far]
+    below = np.flatnonzero(pts[:, 2] < clustering.max_z)
+    if not len(below):
+        return far[:0]
+    cell = pts[below, :2]
+    cell -= cell.min(axis=0)
+    cell *= np.float32(1.0 / (FAR_CELL_FACTOR * clustering.voxel_size))
+    cell = cell.astype(np.int32)
+    grid = np.zeros(cell.max(axis=0) + 1, dtype=bool)
+    grid[cell[:, 0], cell[:, 1]] = True
+    labels, count = ndimage.label(grid, structure=_EIGHT_NEIGHBOURS)
+    group = labels[cell[:, 0], cell[:, 1]] - 1
+    tall = np.zeros(count, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        tall[group[~(np.asarray(above_ground)[below] <= height)]] = True  # NaN (ground unknown) counts as tall
+    return far[below[~tall[group]]]

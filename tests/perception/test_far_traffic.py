@@ -1,0 +1,64 @@
+"""Far traffic by height: simulated street scans, checked against the simulator's semantic labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perception.far_traffic import low_far_objects
+from perception.ground import fit_ground
+from s2mat.config import preset
+from s2mat.sim import simulate
+from s2mat.sim.materials import BUILDING, MOVING_CAR, POLE, TRUNK, VEGETATION
+
+ANCHORS = (BUILDING, VEGETATION, TRUNK, POLE)  # the far structure registration holds on to
+
+
+@pytest.fixture(scope="module")
+def far_scans():
+    """(points, ground model, far non-ground indices, semantic ids) of simulated street scans."""
+    config = preset("hdl64")
+    scans = []
+    for frame in simulate("street", sensor="hdl64", frames=30, seed=3, columns=1024, camera=False):
+        keep = np.isfinite(frame.points).all(axis=1)
+        points = frame.points[keep]
+        ground = fit_ground(points, config.ground)
+        far = np.flatnonzero(~ground.mask & (np.hypot(points[:, 0], points[:, 1]) >= config.detection.far_free_range))
+        scans.append((points, ground, far, frame.ground_truth.semantic[keep]))
+    return scans
+
+
+def _shares(scans, height):
+    """Shares of the far moving cars' points and of the far anchors' points in low objects."""
+    clustering = preset("hdl64").clustering
+    counts = np.zeros(4, dtype=np.int64)  # cars, cars taken, anchors, anchors taken
+    for points, ground, far, semantic in scans:
+        low = np.zeros(len(points), dtype=bool)
+        taken = low_far_objects(points, far, ground.height[far], clustering, height)
+        assert np.isin(taken, far).all()
+        low[taken] = True
+        cars = far[semantic[far] == MOVING_CAR]
+        anchors = far[np.isin(semantic[far], ANCHORS)]
+        counts += [len(cars), low[cars].sum(), len(anchors), low[anchors].sum()]
+    print(f"far moving cars: {counts[1]} of {counts[0]} points taken; anchors: {counts[3]} of {counts[2]}")
+    return counts[1] / counts[0], counts[3] / counts[2], counts
+
+
+def test_far_cars_are_low_objects_and_structure_is_not(far_scans):
+    cars, anchors, counts = _shares(far_scans, preset("hdl64").detection.far_object_height)
+    assert counts[0] > 500 and counts[2] > 5000
+    assert cars >= 0.9
+    assert anchors <= 0.1
+
+
+def test_a_taller_limit_takes_more_and_zero_takes_nothing(far_scans):
+    height = preset("hdl64").detection.far_object_height
+    cars, anchors, _ = _shares(far_scans, height)
+    _, more_anchors, _ = _shares(far_scans, height + 2.0)
+    assert more_anchors > anchors
+    points, ground, far, _ = far_scans[0]
+    clustering = preset("hdl64").clustering
+    assert len(low_far_objects(points, far, ground.height[far], clustering, 0.0)) == 0
+    assert len(low_far_objects(points, far[:0], ground.height[far[:0]], clustering, height)) == 0
+    unknown = low_far_objects(points, far, np.full(len(far), np.nan), clustering, height)
+    assert len(unknown) == 0  # without a ground height nothing is called low
