@@ -20,9 +20,12 @@ from perception.types import Box3D, Detection, ObjectClass, Track, TrackState
 
 # A track is moving only when its filtered centre went somewhere: over MOTION_WINDOW seconds
 # it moved at least MIN_DISPLACEMENT, along a path at most 1 / MIN_STRAIGHTNESS times longer
-# than the net displacement (a box that jitters around a fixed object goes nowhere).
+# than the net displacement (a box that jitters around a fixed object goes nowhere). A walker
+# who stops and walks on covers little ground in the first second: on the 36 simulated runs
+# (seeds 0-11) 0.2 m instead of 0.35 m puts the moving flag right more often on every run
+# (lowest 94.7 -> 95.3 %), the mean MOTA unchanged.
 MOTION_WINDOW = 1.0  # seconds
-MIN_DISPLACEMENT = 0.35  # metres
+MIN_DISPLACEMENT = 0.2  # metres
 MIN_STRAIGHTNESS = 0.6
 FAST_SPEED, FAST_FRAMES = 4.0, 4  # m/s held over this many frames: moving without free-space evidence
 FAST_STEP = 0.6  # metres in one frame (6 m/s at 10 Hz) decide at once
