@@ -89,8 +89,8 @@ def fit_boxes(points: np.ndarray, members: np.ndarray, starts: np.ndarray, headi
     count = len(starts)
     if count == 0:
         return BoxArrays(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0))
-    pts = np.asarray(points)
-    px, py, pz = (np.take(pts[:, i], members) for i in range(3))
+    # Whole rows: taking from one strided column of the scan copies the whole column first.
+    px, py, pz = np.take(np.asarray(points), members, axis=0).T
     run = np.diff(np.append(starts, len(members)))
     c, s = np.cos(headings), np.sin(headings)
     cr, sr = np.repeat(c.astype(np.float32), run), np.repeat(s.astype(np.float32), run)

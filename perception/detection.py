@@ -961,15 +961,15 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     free_share = np.zeros(k)
     occ_share = np.zeros(k)
     open_above = np.ones(k)
-    # Far traffic: low far objects by shape; the other far points are asked about below.
-    far = far_points(pts, mask, config.far_free_range)
-    far_above = (model.height[far] if model is not None
-                 else pts[far, 2] - _ground_height_from_mask(pts, mask, pts[far, :2], FAR_GROUND_REACH))
-    far_dynamic = low_far_objects(pts, far, far_above, clustering, config.far_object_height)
-    far = np.setdiff1d(far, far_dynamic, assume_unique=True)
+    far_dynamic = np.zeros(0, np.int64)
     if static_map is not None and world_T_sensor is not None and k:
         columns = _OpenAbove.of(clusters, shapes, config, clustering.voxel_size, world_T_sensor)
-        # Far points in space seen free, point by point, in the same exchange with the map.
+        # Far traffic, for registration against the map: far points of low objects, and the
+        # other far points in space seen free, asked point by point in the same exchange.
+        far = far_points(pts, mask, config.far_free_range)
+        far_above = pts[far, 2] - _ground_at(pts, model, mask, pts[far, :2], FAR_GROUND_REACH)
+        far_dynamic = low_far_objects(pts, far, far_above, clustering, config.far_object_height)
+        far = np.setdiff1d(far, far_dynamic, assume_unique=True)
         far_world = pts[far].astype(np.float64) @ world_T_sensor[:3, :3].T + world_T_sensor[:3, 3]
         samples, also_free = _sample_map(static_map, clusters, pts, world_T_sensor, config, clustering.voxel_size,
                                          np.concatenate([columns.above, far_world]))

@@ -123,7 +123,6 @@ class GroundModel:
     """The result of ground segmentation: the mask and the plane under every bin."""
 
     mask: np.ndarray  # (N,) bool, True for ground
-    height: np.ndarray  # (N,) float32 height of each point above the plane under it, metres
     planes: np.ndarray  # (B, 3) z = a x + b y + c per bin, sensor frame
     accepted: np.ndarray  # (B,) bool, plane fitted in this bin (else extrapolated)
     grid: PolarGrid
@@ -211,7 +210,7 @@ def fit_ground(points: np.ndarray, config: GroundConfig | None = None) -> Ground
     mask = height < np.float32(config.distance_threshold)
     if not all_finite:
         mask &= finite
-    return GroundModel(mask=mask, height=height, planes=planes, accepted=accepted, grid=grid)
+    return GroundModel(mask=mask, planes=planes, accepted=accepted, grid=grid)
 
 
 def _propagate(planes: np.ndarray, mean: np.ndarray, plausible: np.ndarray, grid: PolarGrid,

@@ -28,13 +28,18 @@ def far_scans():
     return scans
 
 
+def _above(points, ground, far):
+    """Height of the ``far`` points above the ground model's planes."""
+    return points[far, 2] - ground.height_at(points[far, :2])
+
+
 def _shares(scans, height):
     """Shares of the far moving cars' points and of the far anchors' points in low objects."""
     clustering = preset("hdl64").clustering
     counts = np.zeros(4, dtype=np.int64)  # cars, cars taken, anchors, anchors taken
     for points, ground, far, semantic in scans:
         low = np.zeros(len(points), dtype=bool)
-        taken = low_far_objects(points, far, ground.height[far], clustering, height)
+        taken = low_far_objects(points, far, _above(points, ground, far), clustering, height)
         assert np.isin(taken, far).all()
         low[taken] = True
         cars = far[semantic[far] == MOVING_CAR]
@@ -58,7 +63,7 @@ def test_a_taller_limit_takes_more_and_zero_takes_nothing(far_scans):
     assert more_anchors > anchors
     points, ground, far, _ = far_scans[0]
     clustering = preset("hdl64").clustering
-    assert len(low_far_objects(points, far, ground.height[far], clustering, 0.0)) == 0
-    assert len(low_far_objects(points, far[:0], ground.height[far[:0]], clustering, height)) == 0
+    assert len(low_far_objects(points, far, _above(points, ground, far), clustering, 0.0)) == 0
+    assert len(low_far_objects(points, far[:0], _above(points, ground, far[:0]), clustering, height)) == 0
     unknown = low_far_objects(points, far, np.full(len(far), np.nan), clustering, height)
     assert len(unknown) == 0  # without a ground height nothing is called low
