@@ -23,6 +23,7 @@ from scipy import ndimage
 from perception.config import ClusteringConfig
 
 FAR_CELL_FACTOR = 2.0  # far groups' bird's-eye grid cell, in clustering voxels (far beams are sparse)
+FAR_GRID_REACH = 300.0  # metres from the sensor along x and y: the grid is at most this wide each way
 _EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
 
 
@@ -50,7 +51,8 @@ def low_far_objects(points: np.ndarray, far: np.ndarray, above_ground: np.ndarra
     if height <= 0:
         return far[:0]
     pts = np.asarray(points)[far]
-    below = np.flatnonzero(pts[:, 2] < clustering.max_z)
+    # (Returns beyond FAR_GRID_REACH, outliers of no lidar on a street, stay out of the grid.)
+    below = np.flatnonzero((pts[:, 2] < clustering.max_z) & (np.abs(pts[:, :2]).max(axis=1) < FAR_GRID_REACH))
     if not len(below):
         return far[:0]
     cell = pts[below, :2]

@@ -67,3 +67,8 @@ def test_a_taller_limit_takes_more_and_zero_takes_nothing(far_scans):
     assert len(low_far_objects(points, far[:0], _above(points, ground, far[:0]), clustering, height)) == 0
     unknown = low_far_objects(points, far, np.full(len(far), np.nan), clustering, height)
     assert len(unknown) == 0  # without a ground height nothing is called low
+    # A stray return hundreds of kilometres away neither joins a group nor blows up the grid.
+    stray = np.vstack([points, [[1.0e6, -3.0e5, -1.0]]]).astype(points.dtype)
+    with_stray = low_far_objects(stray, np.append(far, len(points)), np.append(_above(points, ground, far), 0.5),
+                                 clustering, height)
+    assert np.array_equal(with_stray, low_far_objects(points, far, _above(points, ground, far), clustering, height))
