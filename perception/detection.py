@@ -11,10 +11,10 @@ road user stands in the open, while a car-sized piece of a facade (cut off by th
 the field of view or by an awning's shadow), or a trunk or pole, goes on upwards into space
 that is occupied or never seen. A cluster partly in space seen free and partly in
 persistent occupancy is first split when its new part stands apart with a walker's or a
-cyclist's shape: someone who walks or rides past a pole or a parked car. Beyond the clusters'
-reach (``far_free_range``) points are far traffic (``far_dynamic``), which registration must
-not lock onto, when they belong to a low object (:mod:`perception.far_traffic`) or, asked
-point by point, lie in space the map has seen free.
+cyclist's shape: someone who walks or rides past a pole or a parked car. With the map check,
+points beyond the clusters' reach (``far_free_range``) are far traffic (``far_dynamic``),
+which registration must not lock onto, when they belong to a low object
+(:mod:`perception.far_traffic`) or, asked point by point, lie in space the map has seen free.
 
 Some class guesses look beyond one cluster's box: a car-long cluster too tall for a car
 whose topmost points stand within a post's footprint is a car joined to a pole, trunk or
