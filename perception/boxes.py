@@ -90,7 +90,7 @@ def fit_boxes(points: np.ndarray, members: np.ndarray, starts: np.ndarray, headi
     if count == 0:
         return BoxArrays(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0))
     # Whole rows: taking from one strided column of the scan copies the whole column first.
-    px, py, pz = np.take(np.asarray(points), members, axis=0).T
+    px, py, pz = np.take(np.asarray(points), members, axis=0)[:, :3].T
     run = np.diff(np.append(starts, len(members)))
     c, s = np.cos(headings), np.sin(headings)
     cr, sr = np.repeat(c.astype(np.float32), run), np.repeat(s.astype(np.float32), run)

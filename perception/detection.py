@@ -58,14 +58,13 @@ from perception.clustering import (
     stable_argsort,
 )
 from perception.config import ClusteringConfig, DetectionConfig
-from perception.far_traffic import far_points, low_far_objects
+from perception.far_traffic import FAR_GRID_REACH, far_points, low_far_objects
 from perception.ground import GroundModel
 from perception.map_query import MapQuery
 from perception.tracking.geometry import bev_intersection_pairs, wrap_angle
 from perception.types import Box3D, Detection, ObjectClass, box_arrays, boxes_contain
 
 GROUND_CELL = 2.0  # metres; cell of the ground-height estimate used when only a mask is given
-FAR_GROUND_REACH = 150.0  # metres; reach of that estimate under far objects
 # A thin upright shape (a cyclist's side, or a car's end seen head-on or from behind) that a
 # predicted track carries across its own length at this speed or more is a car's end: a
 # cyclist rides along its length.
@@ -962,13 +961,16 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     occ_share = np.zeros(k)
     open_above = np.ones(k)
     far_dynamic = np.zeros(0, np.int64)
-    if static_map is not None and world_T_sensor is not None and k:
-        columns = _OpenAbove.of(clusters, shapes, config, clustering.voxel_size, world_T_sensor)
-        # Far traffic, for registration against the map: far points of low objects, and the
-        # other far points in space seen free, asked point by point in the same exchange.
+    with_map = static_map is not None and world_T_sensor is not None
+    if with_map:
+        # Far traffic, for registration against the map: far points of low objects, and (with
+        # clusters to ask about too) the other far points in space seen free, asked point by
+        # point in the same exchange.
         far = far_points(pts, mask, config.far_free_range)
-        far_above = pts[far, 2] - _ground_at(pts, model, mask, pts[far, :2], FAR_GROUND_REACH)
+        far_above = pts[far, 2] - _ground_at(pts, model, mask, pts[far, :2], FAR_GRID_REACH)
         far_dynamic = low_far_objects(pts, far, far_above, clustering, config.far_object_height)
+    if with_map and k:
+        columns = _OpenAbove.of(clusters, shapes, config, clustering.voxel_size, world_T_sensor)
         far = np.setdiff1d(far, far_dynamic, assume_unique=True)
         far_world = pts[far].astype(np.float64) @ world_T_sensor[:3, :3].T + world_T_sensor[:3, 3]
         samples, also_free = _sample_map(static_map, clusters, pts, world_T_sensor, config, clustering.voxel_size,

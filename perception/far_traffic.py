@@ -35,7 +35,7 @@ def far_points(points: np.ndarray, ground_mask: np.ndarray, reach: float) -> np.
     pts = np.asarray(points)
     flat = pts[:, 0] * pts[:, 0]
     flat += pts[:, 1] * pts[:, 1]
-    flat[ground_mask] = 0.0
+    flat[np.asarray(ground_mask, dtype=bool)] = 0.0
     return np.flatnonzero(flat >= reach * reach)
 
 
@@ -43,15 +43,17 @@ def low_far_objects(points: np.ndarray, far: np.ndarray, above_ground: np.ndarra
                     height: float) -> np.ndarray:
     """Indices, among ``far`` (indices of non-ground points of the (N, 3) sensor-frame
     ``points``), of those in low objects: groups connected in a bird's-eye grid of
-    ``FAR_CELL_FACTOR`` clustering voxels (below ``clustering.max_z``, as clustering cuts
-    canopies) with no point more than ``height`` metres above the ground. ``above_ground``
-    (len(far),) is each far point's height above the ground; where it is unknown (NaN) its
-    group is not called low. Empty when ``height`` is 0."""
+    ``FAR_CELL_FACTOR`` clustering voxels (of the points below ``clustering.max_z``, which cuts
+    canopies as clustering does: a crown over the road would join the cars under it) with no
+    point more than ``height`` metres above the ground. ``above_ground`` (len(far),) is each
+    far point's height above the ground; where it is unknown (NaN) its group is not called
+    low. Empty when ``height`` is 0."""
     far = np.asarray(far, dtype=np.int64)
     if height <= 0:
         return far[:0]
     pts = np.asarray(points)[far]
-    # (Returns beyond FAR_GRID_REACH, outliers of no lidar on a street, stay out of the grid.)
+    above_ground = np.asarray(above_ground)
+    # Returns beyond FAR_GRID_REACH (outliers of no lidar on a street) stay out of the grid.
     below = np.flatnonzero((pts[:, 2] < clustering.max_z) & (np.abs(pts[:, :2]).max(axis=1) < FAR_GRID_REACH))
     if not len(below):
         return far[:0]
@@ -65,5 +67,5 @@ def low_far_objects(points: np.ndarray, far: np.ndarray, above_ground: np.ndarra
     group = labels[cell[:, 0], cell[:, 1]] - 1
     tall = np.zeros(count, dtype=bool)
     with np.errstate(invalid="ignore"):
-        tall[group[~(np.asarray(above_ground)[below] <= height)]] = True  # NaN (ground unknown) counts as tall
+        tall[group[~(above_ground[below] <= height)]] = True  # NaN (ground unknown) counts as tall
     return far[below[~tall[group]]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perception.far_traffic import low_far_objects
+from perception.far_traffic import far_points, low_far_objects
 from perception.ground import fit_ground
 from s2mat.config import preset
 from s2mat.sim import simulate
@@ -23,7 +23,7 @@ def far_scans():
         keep = np.isfinite(frame.points).all(axis=1)
         points = frame.points[keep]
         ground = fit_ground(points, config.ground)
-        far = np.flatnonzero(~ground.mask & (np.hypot(points[:, 0], points[:, 1]) >= config.detection.far_free_range))
+        far = far_points(points, ground.mask, config.detection.far_free_range)
         scans.append((points, ground, far, frame.ground_truth.semantic[keep]))
     return scans
 
@@ -72,3 +72,14 @@ def test_a_taller_limit_takes_more_and_zero_takes_nothing(far_scans):
     with_stray = low_far_objects(stray, np.append(far, len(points)), np.append(_above(points, ground, far), 0.5),
                                  clustering, height)
     assert np.array_equal(with_stray, low_far_objects(points, far, _above(points, ground, far), clustering, height))
+
+
+def test_far_points_are_the_non_ground_points_beyond_the_reach(far_scans):
+    points, ground, far, _ = far_scans[0]
+    reach = np.hypot(points[:, 0].astype(np.float64), points[:, 1].astype(np.float64))
+    clear = np.abs(reach - 40.0) > 1e-3  # (float32 rounding at the edge itself)
+    expected = np.flatnonzero(~ground.mask & (reach >= 40.0))
+    assert np.array_equal(np.intersect1d(far, np.flatnonzero(clear)), np.intersect1d(expected, np.flatnonzero(clear)))
+    assert len(far) > 1000
+    assert len(far_points(points, ground.mask.astype(np.uint8), 40.0)) == len(far)  # a 0/1 mask is a mask
+    assert len(far_points(points, ground.mask, 0.0)) == 0
