@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import faulthandler
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -27,6 +28,12 @@ _TRUE = {"true", "1", "yes", "on"}
 
 
 SHUTDOWN_DUMP = 4.0  # seconds after Ctrl-C a node process may take to end before its stacks are logged
+# Seconds one node's teardown (rclpy's destroy_node) may take. Now and then it never returns,
+# waiting for a middleware handle that nothing in the process holds any more (the mapping node
+# in one of three CI runs on 2026-11-25, at the end of the end-to-end replay test); the process
+# then logs where it hung and ends without it, before the parent's second Ctrl-C
+# (wait_processes, 5 s).
+DESTROY_TIMEOUT = 3.0
 
 
 def annotator_enabled(params: Path | None, extra: Sequence[str] = ()) -> bool:
@@ -125,10 +132,25 @@ def spin_nodes(factories: Sequence[Callable[[], Node | None]], args: list[str] |
             if stats:  # counts of received, skipped, processed ... inputs (read by benchmarks/bench_ros.py)
                 print(f"[INFO] [{node.get_name()}]: stats: " + json.dumps(stats, separators=(",", ":")),
                       file=sys.stderr, flush=True)
-            node.destroy_node()
+        hung = [node.get_name() for node in nodes if not destroyed(node, DESTROY_TIMEOUT)]
+        if hung:
+            print(f"[WARN] [{', '.join(hung)}]: the node's teardown did not end within {DESTROY_TIMEOUT:g} s; "
+                  "the process ends without it (stacks below)", file=sys.stderr, flush=True)
+            faulthandler.dump_traceback(file=sys.stderr)
+            sys.stdout.flush()
+            os._exit(1 if errors else 0)
         rclpy.try_shutdown()
     if errors:
         raise errors[0]
+
+
+def destroyed(node: Node, timeout: float) -> bool:
+    """Destroy ``node`` on a thread of its own; False when that did not end within ``timeout``
+    seconds (the thread is left behind, a daemon)."""
+    teardown = threading.Thread(target=node.destroy_node, name=f"destroy {node.get_name()}", daemon=True)
+    teardown.start()
+    teardown.join(timeout)
+    return not teardown.is_alive()
 
 
 def composed_main(args: list[str] | None = None) -> None:
