@@ -18,13 +18,12 @@ the map about them together with its other questions (see :mod:`perception.detec
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
+from perception.clustering import grid_pieces
 from perception.config import ClusteringConfig
 
 FAR_CELL_FACTOR = 2.0  # far groups' bird's-eye grid cell, in clustering voxels (far beams are sparse)
-FAR_GRID_REACH = 300.0  # metres from the sensor along x and y: the grid is at most this wide each way
-_EIGHT_NEIGHBOURS = np.ones((3, 3), dtype=bool)
+FAR_GRID_REACH = 300.0  # metres from the sensor along x and y: farther returns (outliers) are not grouped
 
 
 def far_points(points: np.ndarray, ground_mask: np.ndarray, reach: float) -> np.ndarray:
@@ -57,15 +56,9 @@ def low_far_objects(points: np.ndarray, far: np.ndarray, above_ground: np.ndarra
     below = np.flatnonzero((pts[:, 2] < clustering.max_z) & (np.abs(pts[:, :2]).max(axis=1) < FAR_GRID_REACH))
     if not len(below):
         return far[:0]
-    cell = pts[below, :2]
-    cell -= cell.min(axis=0)
-    cell *= np.float32(1.0 / (FAR_CELL_FACTOR * clustering.voxel_size))
-    cell = cell.astype(np.int32)
-    grid = np.zeros(cell.max(axis=0) + 1, dtype=bool)
-    grid[cell[:, 0], cell[:, 1]] = True
-    labels, count = ndimage.label(grid, structure=_EIGHT_NEIGHBOURS)
-    group = labels[cell[:, 0], cell[:, 1]] - 1
-    tall = np.zeros(count, dtype=bool)
+    xy = pts[below, :2]
+    group = grid_pieces(xy - xy.min(axis=0), FAR_CELL_FACTOR * clustering.voxel_size)[0]
+    tall = np.zeros(int(group.max()) + 1, dtype=bool)
     with np.errstate(invalid="ignore"):
         tall[group[~(above_ground[below] <= height)]] = True  # NaN (ground unknown) counts as tall
     return far[below[~tall[group]]]
