@@ -24,6 +24,13 @@ from perception.config import ClusteringConfig
 
 FAR_CELL_FACTOR = 2.0  # far groups' bird's-eye grid cell, in clustering voxels (far beams are sparse)
 FAR_GRID_REACH = 300.0  # metres from the sensor along x and y: farther returns (outliers) are not grouped
+# Metres above the ground: higher far points are not grouped, which cuts canopies (a crown over
+# the road would join the cars under it). It is the clustering's cut (``max_z``, 1.5 m in the
+# sensor frame) for a sensor 1.7 m above the road, measured from the ground so that it holds
+# for a pitched sensor too: 2 degrees down put a sensor-frame cut 1.1 m above the road 60 m ahead,
+# where it made facades look low (simulated street: 4.2 % of far structure points taken
+# against 1.0 % with this cut).
+FAR_CANOPY = 3.2
 
 
 def far_points(points: np.ndarray, ground_mask: np.ndarray, reach: float) -> np.ndarray:
@@ -42,18 +49,18 @@ def low_far_objects(points: np.ndarray, far: np.ndarray, above_ground: np.ndarra
                     height: float) -> np.ndarray:
     """Indices, among ``far`` (indices of non-ground points of the (N, 3) sensor-frame
     ``points``), of those in low objects: groups connected in a bird's-eye grid of
-    ``FAR_CELL_FACTOR`` clustering voxels (of the points below ``clustering.max_z``, which cuts
-    canopies as clustering does: a crown over the road would join the cars under it) with no
-    point more than ``height`` metres above the ground. ``above_ground`` (len(far),) is each
-    far point's height above the ground; where it is unknown (NaN) its group is not called
-    low. Empty when ``height`` is 0."""
+    ``FAR_CELL_FACTOR`` clustering voxels (of the points less than ``FAR_CANOPY`` above the
+    ground) with no point more than ``height`` metres above the ground. ``above_ground``
+    (len(far),) is each far point's height above the ground; where it is unknown (NaN) its
+    group is not called low. Empty when ``height`` is 0."""
     far = np.asarray(far, dtype=np.int64)
     if height <= 0:
         return far[:0]
     pts = np.asarray(points)[far]
     above_ground = np.asarray(above_ground)
     # Returns beyond FAR_GRID_REACH (outliers of no lidar on a street) stay out of the grid.
-    below = np.flatnonzero((pts[:, 2] < clustering.max_z) & (np.abs(pts[:, :2]).max(axis=1) < FAR_GRID_REACH))
+    with np.errstate(invalid="ignore"):  # points of unknown height are grouped, and make their group tall
+        below = np.flatnonzero(~(above_ground >= FAR_CANOPY) & (np.abs(pts[:, :2]).max(axis=1) < FAR_GRID_REACH))
     if not len(below):
         return far[:0]
     xy = pts[below, :2]

@@ -55,6 +55,29 @@ def test_ground_follows_a_ramp(street_frames):
     assert precision >= flat_precision - 0.03
 
 
+def test_far_ground_follows_a_pitched_sensor(street_frames):
+    """A sensor pitched by 2 degrees sees the road beyond 40 m 1.4-3.5 m above or below its
+    level position. The far rings are sparse, so their bins mostly inherit the ground of
+    nearer rings: the inherited planes must keep the sensor's tilt (measured on the near
+    ground), not fall back towards the sensor's horizontal."""
+
+    def far_error(pitch_deg: float) -> float:
+        c, s = np.cos(np.radians(pitch_deg)), np.sin(np.radians(pitch_deg))
+        rotation = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+        errors = []
+        for frame in street_frames:
+            pts = (frame.points.astype(np.float64) @ rotation.T).astype(np.float32)
+            far = np.isin(frame.ground_truth.semantic, GROUND_IDS) & (np.hypot(pts[:, 0], pts[:, 1]) > 40.0)
+            errors.append(np.abs(pts[far, 2] - fit_ground(pts).height_at(pts[far, :2])))
+        return float(np.median(np.concatenate(errors)))
+
+    level = far_error(0.0)  # sidewalks stand above the road the planes follow
+    for pitch in (-2.0, 2.0):
+        error = far_error(pitch)
+        print(f"far ground: plane height error median {error:.3f} m at {pitch:+.0f} degrees, {level:.3f} m level")
+        assert error <= level + 0.15
+
+
 def test_sparse_rings_of_a_16_beam_sensor():
     frame = next(iter(simulate("street", sensor="vlp16", frames=1, seed=1, camera=False, motion_distortion=False)))
     truth = np.isin(frame.ground_truth.semantic, GROUND_IDS)
