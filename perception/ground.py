@@ -7,9 +7,9 @@ with per-bin moment sums and one batched eigen-decomposition. A bin's plane is a
 it is upright, flat and continues the ground of the nearer ring in the same direction
 (which rejects car roofs and walls); a bin without an accepted plane inherits the plane
 extrapolated from nearer rings, its grade damped towards the sensor's tilt (the plane through
-the accepted bins within ``TILT_RADIUS``), so that far sparse rings of a pitched or rolled
-sensor keep its tilt instead of bending towards its horizontal. A point is ground when it lies less than
-``distance_threshold`` above its bin's plane. Everything is in the sensor frame, metres.
+the accepted bins within ``TILT_RADIUS``), so that the sparse far rings of a pitched or
+rolled sensor keep its tilt instead of bending towards its horizontal. A point is ground when
+it lies less than ``distance_threshold`` above its bin's plane. Everything is in the sensor frame, metres.
 """
 
 from __future__ import annotations
@@ -242,8 +242,8 @@ def _propagate(planes: np.ndarray, mean: np.ndarray, plausible: np.ndarray, grid
     for ring in range(len(grid.sectors)):
         if ring == tilt_ring:
             near = np.flatnonzero(accepted[:offsets[ring]])
-            if len(near) >= TILT_MIN_BINS:
-                tilt_a, tilt_b = _tilt(bx[near], by[near], cz[near])
+            if len(near) >= TILT_MIN_BINS:  # one plane through the near bins' ground heights
+                tilt_a, tilt_b, _ = _fit_planes(bx[near], by[near], cz[near], np.zeros(len(near), np.intp), 1)[0][0]
         ring_bins = slice(offsets[ring], offsets[ring + 1])
         if ring == 0:
             m = offsets[1]
@@ -280,19 +280,6 @@ def _propagate(planes: np.ndarray, mean: np.ndarray, plausible: np.ndarray, grid
         oa[ring_bins], ob[ring_bins], oc[ring_bins], anchor[ring_bins] = ia, ib, ic, ref_anchor
         accepted[ring_bins] = ok
     return np.stack([oa, ob, oc], axis=1), accepted
-
-
-def _tilt(x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[float, float]:
-    """Grades (a, b) of the least-squares plane z = a x + b y + c through the bins' ground
-    heights ``z`` at their centres (``x``, ``y``), from the 3 x 3 normal equations (a tenth of
-    the time of a general least-squares solve); (0, 0) when the centres do not span a plane."""
-    x, y = x - x.mean(), y - y.mean()  # centred: c drops out
-    sxx, sxy, syy = float(x @ x), float(x @ y), float(y @ y)
-    det = sxx * syy - sxy * sxy
-    if det <= 1e-9 * max(sxx * syy, 1e-12):
-        return 0.0, 0.0
-    sxz, syz = float(x @ z), float(y @ z)
-    return (syy * sxz - sxy * syz) / det, (sxx * syz - sxy * sxz) / det
 
 
 def segment_ground(points: np.ndarray, config: GroundConfig | None = None) -> np.ndarray:
