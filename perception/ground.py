@@ -134,6 +134,7 @@ class GroundModel:
     planes: np.ndarray  # (B, 3) z = a x + b y + c per bin, sensor frame
     accepted: np.ndarray  # (B,) bool, plane fitted in this bin (else extrapolated)
     grid: PolarGrid
+    tilt: tuple[float, float] = (0.0, 0.0)  # grades (dz/dx, dz/dy) of the ground within TILT_RADIUS; (0, 0) unmeasured
 
     def height_at(self, xy: np.ndarray) -> np.ndarray:
         """Ground height (sensor-frame z, metres) under the (M, 2) or (M, 3) positions."""
@@ -211,21 +212,22 @@ def fit_ground(points: np.ndarray, config: GroundConfig | None = None) -> Ground
     centre[:, 2] = planes[:, 0] * centre[:, 0] + planes[:, 1] * centre[:, 1] + planes[:, 2]
     plausible = np.zeros(n_bins, dtype=bool)
     plausible[occupied] = (count >= 5) & (np.hypot(a, b) <= tan_slope) & (rms <= config.max_flatness)
-    planes, accepted = _propagate(planes, centre, plausible, grid, config)
+    planes, accepted, tilt = _propagate(planes, centre, plausible, grid, config)
 
     pa, pb, pc = (np.ascontiguousarray(planes[:, i], dtype=np.float32) for i in range(3))
     height = z - (np.take(pa, bins) * x + np.take(pb, bins) * y + np.take(pc, bins))
     mask = height < np.float32(config.distance_threshold)
     if not all_finite:
         mask &= finite
-    return GroundModel(mask=mask, planes=planes, accepted=accepted, grid=grid)
+    return GroundModel(mask=mask, planes=planes, accepted=accepted, grid=grid, tilt=tilt)
 
 
 def _propagate(planes: np.ndarray, mean: np.ndarray, plausible: np.ndarray, grid: PolarGrid,
-               config: GroundConfig) -> tuple[np.ndarray, np.ndarray]:
+               config: GroundConfig) -> tuple[np.ndarray, np.ndarray, tuple[float, float]]:
     """Accept, ring by ring outwards, the plausible planes that continue the ground of the
     previous ring; other bins inherit the previous ring's plane in the same heading (its grade
-    damped towards the sensor's tilt, once the rings within TILT_RADIUS have measured it)."""
+    damped towards the sensor's tilt, once the rings within TILT_RADIUS have measured it). Also
+    returns that tilt's grades ((0, 0) where too few near bins were accepted)."""
     n = len(planes)
     accepted = np.zeros(n, dtype=bool)
     tan_change = np.tan(np.radians(config.slope_change_deg))
@@ -279,7 +281,7 @@ def _propagate(planes: np.ndarray, mean: np.ndarray, plausible: np.ndarray, grid
         np.copyto(ref_anchor, r_c[ring_bins], where=ok)
         oa[ring_bins], ob[ring_bins], oc[ring_bins], anchor[ring_bins] = ia, ib, ic, ref_anchor
         accepted[ring_bins] = ok
-    return np.stack([oa, ob, oc], axis=1), accepted
+    return np.stack([oa, ob, oc], axis=1), accepted, (float(tilt_a), float(tilt_b))
 
 
 def segment_ground(points: np.ndarray, config: GroundConfig | None = None) -> np.ndarray:

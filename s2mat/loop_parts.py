@@ -41,6 +41,7 @@ from mapping.preprocess import deskew
 from mapping.static_map import Observation, StaticMap
 from perception.detection import DetectionOutput, detect_objects
 from perception.ground import GroundModel, fit_ground
+from perception.levelling import Levelling
 from perception.map_query import MapQuery
 from perception.tracking.tracker import MultiObjectTracker
 from perception.types import (
@@ -388,6 +389,7 @@ class PerceptionHalf:
         self.confirmed: list[Track] = []  # confirmed and coasting tracks of the last frame, world frame
         self.last_pose = np.eye(4)  # registered pose of the last frame (the mapping half's odometry pose)
         self.last_time: float | None = None
+        self.levelling = Levelling()  # the sensor frame turned so that the near ground is level
 
     def prepare(self, frame: Frame, guess: np.ndarray, use_map: bool, reset: bool) -> FrameStart:
         """The :class:`FrameStart` the mapping half computed, rebuilt here from the frame and the
@@ -404,9 +406,10 @@ class PerceptionHalf:
         if start.reset or (self.last_time is not None and frame.timestamp <= self.last_time):
             self.reset()
         clock = time.perf_counter()
-        points = start.points
+        # Ground and detection work in the perception frame, turned by the ground's tilt so far.
+        points = self.levelling.to_perception(start.points)
         ground = fit_ground(points, cfg.ground)
-        guess = start.guess
+        guess = self.levelling.world_from_perception(start.guess)  # world_T_perception
         dt = 0.0 if self.last_time is None else frame.timestamp - self.last_time
         hints = [Box3D(t.box.center + t.velocity * dt, t.box.size, t.box.yaw) for t in self.confirmed]
         predicted = [h for h, t in zip(hints, self.confirmed, strict=True) if t.moving]
@@ -426,8 +429,9 @@ class PerceptionHalf:
                     candidate[det.point_indices] = True
         believed_dynamic = candidate.copy() if in_moving_boxes is None else candidate | in_moving_boxes
         believed_dynamic[found.far_dynamic] = True  # far traffic
+        self.levelling.update(ground.tilt)  # for the next frame
         timing = {"detection": (time.perf_counter() - clock) * 1e3}
-        return Detected(frame.timestamp, start.valid, ground, found, guess, start.use_map, start.times, candidate,
+        return Detected(frame.timestamp, start.valid, ground, found, start.guess, start.use_map, start.times, candidate,
                         believed_dynamic, timing)
 
     def track(self, detected: Detected, pose: np.ndarray) -> Tracked:

@@ -1,0 +1,72 @@
+"""The perception frame follows the near ground's tilt: simulated street scans turned as a
+pitched and rolled sensor would see them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perception.ground import fit_ground
+from perception.levelling import LEVEL_FROM, Levelling
+from s2mat.config import preset
+from s2mat.sim import simulate
+
+
+def tilted(pitch_deg: float, roll_deg: float) -> np.ndarray:
+    """sensor_R_level of a sensor pitched about y and rolled about x."""
+    p, r = np.radians(pitch_deg), np.radians(roll_deg)
+    pitch = np.array([[np.cos(p), 0.0, np.sin(p)], [0.0, 1.0, 0.0], [-np.sin(p), 0.0, np.cos(p)]])
+    roll = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(r), -np.sin(r)], [0.0, np.sin(r), np.cos(r)]])
+    return pitch @ roll
+
+
+@pytest.fixture(scope="module")
+def scans():
+    return [f.points[np.isfinite(f.points).all(axis=1)]
+            for f in simulate("street", sensor="hdl64", frames=12, seed=1, columns=1024, camera=False)]
+
+
+def follow(scans, rotation):
+    """A Levelling fed the ground fits of ``scans`` seen through ``rotation``, as the loop feeds it."""
+    config = preset("hdl64").ground
+    levelling = Levelling()
+    for points in scans:
+        seen = (points.astype(np.float64) @ rotation.T).astype(np.float32)
+        levelling.update(fit_ground(levelling.to_perception(seen), config).tilt)
+    return levelling
+
+
+@pytest.mark.parametrize(("pitch", "roll"), [(2.0, 0.0), (-2.0, 1.0), (0.0, -3.0)])
+def test_a_tilted_sensor_is_levelled(scans, pitch, roll):
+    rotation = tilted(pitch, roll)
+    levelling = follow(scans, rotation)
+    up = levelling.rotation @ rotation @ np.array([0.0, 0.0, 1.0])  # the road's normal, perception frame
+    error = np.degrees(np.arccos(np.clip(up[2], -1.0, 1.0)))
+    print(f"pitch {pitch:+.0f}, roll {roll:+.0f} degrees: perception frame off level by {error:.3f} degrees")
+    assert levelling.turned
+    assert error < 0.2
+
+
+def test_a_level_sensor_keeps_its_own_frame(scans):
+    levelling = follow(scans, np.eye(3))
+    lean = np.degrees(np.arccos(levelling.normal[2]))
+    print(f"level sensor: near ground leans {lean:.3f} degrees")
+    assert lean < LEVEL_FROM and not levelling.turned
+    points = scans[0]
+    assert levelling.to_perception(points) is points
+    pose = np.eye(4)
+    assert levelling.world_from_perception(pose) is pose
+
+
+def test_perception_frame_round_trip(scans):
+    """Points turned into the perception frame and placed with world_T_perception land where
+    the sensor-frame points placed with world_T_sensor do."""
+    levelling = follow(scans[:4], tilted(2.0, 1.0))
+    world_T_sensor = np.eye(4)
+    world_T_sensor[:3, 3] = [5.0, -2.0, 0.3]
+    points = scans[0][:1000]
+    turned = levelling.to_perception(points).astype(np.float64)
+    world_T_perception = levelling.world_from_perception(world_T_sensor)
+    a = turned @ world_T_perception[:3, :3].T + world_T_perception[:3, 3]
+    b = points.astype(np.float64) @ world_T_sensor[:3, :3].T + world_T_sensor[:3, 3]
+    assert np.abs(a - b).max() < 1e-4
