@@ -7,7 +7,8 @@ Per frame (see ARCHITECTURE.md, "The loop"):
    the static map and the labels use these; odometry registers the scan as measured against
    scans as measured, where constant-motion distortion cancels);
 2. ground segmentation, then detection against the static map at the predicted pose, with
-   the tracks' predicted boxes as clustering hints;
+   the tracks' predicted boxes as clustering hints, both on the scan turned so that the near
+   ground is level (:mod:`perception.levelling`: a tilted sensor's heights read as a level one's);
 3. odometry registers the scan using only points not believed dynamic;
 4. the tracker updates with the detections, now placed with the registered pose; the static
    map's evidence and each track's history decide its class and whether it moves;
