@@ -11,7 +11,7 @@ import pytest
 from perception.types import ObjectClass
 from s2mat.config import preset, with_overrides
 from s2mat.evaluation.odometry import absolute_trajectory_error
-from s2mat.evaluation.run import MIN_OBJECT_POINTS, RunGroundTruth, tracking_metrics
+from s2mat.evaluation.run import MIN_OBJECT_POINTS
 from s2mat.loop_parts import valid_points
 from s2mat.pipeline import S2MAT
 from s2mat.sim import simulate
@@ -231,15 +231,6 @@ def test_far_traffic_is_left_out_of_registration(street, monkeypatch):
     assert static_hits / static_far <= 0.25
 
 
-def _scores(frames, results) -> dict:
-    truth = RunGroundTruth()
-    config = preset("hdl64")
-    for frame in frames:
-        truth.add(frame, config.sensor.min_range, config.sensor.max_range)
-    tracks = {i: [(t.track_id, t.box, t.moving) for t in r.tracks] for i, r in enumerate(results)}
-    return tracking_metrics(truth, np.stack([r.pose for r in results]), tracks)
-
-
 @pytest.mark.parametrize("pitch_deg", [2.0, -2.0])
 def test_a_pitched_sensor_tracks_as_a_level_one(street, full_run, pitch_deg):
     """The street seen by a sensor pitched 2 degrees on its mount (its scans turned, its true
@@ -255,7 +246,8 @@ def test_a_pitched_sensor_tracks_as_a_level_one(street, full_run, pitch_deg):
         points = (frame.points.astype(np.float64) @ rotation.T).astype(frame.points.dtype)
         frames.append(dataclasses.replace(frame, points=points, ground_truth=truth))
     s2mat, results = _run(frames)
-    level, pitched = _scores(street, full_run[1]), _scores(frames, results)
+    level = _scores(street, full_run[1], full_run[0])["tracking"]
+    pitched = _scores(frames, results, s2mat)["tracking"]
     lean = np.degrees(np.arccos(s2mat.perception.levelling.normal[2]))
     print(f"pitch {pitch_deg:+.0f} degrees (estimated {lean:.2f}): MOTA {pitched['MOTA']:.1f}, "
           f"IDF1 {pitched['IDF1']:.1f}; level sensor {level['MOTA']:.1f}, {level['IDF1']:.1f}")
