@@ -245,7 +245,9 @@ def _propagate(planes: np.ndarray, mean: np.ndarray, plausible: np.ndarray, grid
         if ring == tilt_ring:
             near = np.flatnonzero(accepted[:offsets[ring]])
             if len(near) >= TILT_MIN_BINS:  # one plane through the near bins' ground heights
-                tilt_a, tilt_b, _ = _fit_planes(bx[near], by[near], cz[near], np.zeros(len(near), np.intp), 1)[0][0]
+                fitted = _fit_planes(bx[near], by[near], cz[near], np.zeros(len(near), np.intp), 1)[0][0]
+                if np.isfinite(fitted).all():
+                    tilt_a, tilt_b, _ = fitted
         ring_bins = slice(offsets[ring], offsets[ring + 1])
         if ring == 0:
             m = offsets[1]

@@ -9,9 +9,10 @@ perception works in the frame turned by it, as the scans of a level sensor would
 
 The tilt comes from the frame before (one ground fit per frame): each frame's fit, in the frame
 turned by the tilt known so far, measures what is left, and the estimate follows it with
-``SMOOTHING`` per frame. Below ``LEVEL_FROM`` degrees the frame is not turned (a level sensor's
-near ground leans by a few tenths of a degree where a sidewalk stands higher on one side),
-until the estimate falls back below ``LEVEL_UNTIL``.
+``SMOOTHING`` per frame. The frame is turned once the estimate reaches ``LEVEL_FROM`` degrees
+(a level sensor's near ground leans by a few tenths of a degree where a sidewalk stands
+higher on one side, and its scans are used as they are), and stays turned until the estimate
+falls below ``LEVEL_UNTIL``.
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ class Levelling:
 
     def update(self, tilt: tuple[float, float]) -> None:
         """Take the grades ``tilt`` (dz/dx, dz/dy) of the near ground measured in the current
-        perception frame; (0, 0) where the fit could not measure them changes nothing."""
-        if tilt == (0.0, 0.0):
+        perception frame; (0, 0) where the fit could not measure them, or grades that are not
+        finite, change nothing."""
+        if tilt == (0.0, 0.0) or not np.all(np.isfinite(tilt)):
             return
         measured = np.array([-tilt[0], -tilt[1], 1.0])
         measured = self.rotation.T @ (measured / np.linalg.norm(measured))  # in the sensor frame

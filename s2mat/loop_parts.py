@@ -163,7 +163,9 @@ class FrameStart:
 
 @dataclass
 class Detected:
-    """The perception half's state between detection and tracking of one frame."""
+    """The perception half's state between detection and tracking of one frame. ``ground`` and
+    ``found`` are in the perception frame (the scan turned by :attr:`PerceptionHalf.levelling`;
+    their point indices are the scan's), ``guess`` is world_T_sensor."""
 
     timestamp: float
     valid: np.ndarray

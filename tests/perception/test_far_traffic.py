@@ -10,6 +10,7 @@ from perception.ground import fit_ground
 from s2mat.config import preset
 from s2mat.sim import simulate
 from s2mat.sim.materials import BUILDING, MOVING_CAR, POLE, TRUNK, VEGETATION
+from tests.sensor_tilt import tilted
 
 ANCHORS = (BUILDING, VEGETATION, TRUNK, POLE)  # the far structure registration holds on to
 
@@ -28,8 +29,7 @@ def _far_scans(scans, pitch_deg=0.0):
     """(points, ground model, far non-ground indices, semantic ids) of ``scans`` as a sensor
     pitched by ``pitch_deg`` degrees sees them."""
     config = preset("hdl64")
-    c, s = np.cos(np.radians(pitch_deg)), np.sin(np.radians(pitch_deg))
-    rotation = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+    rotation = tilted(pitch_deg)
     out = []
     for points, semantic in scans:
         points = (points.astype(np.float64) @ rotation.T).astype(np.float32)

@@ -8,6 +8,7 @@ import pytest
 from perception.config import GroundConfig
 from perception.ground import fit_ground, segment_ground
 from s2mat.sim import LIDAR_PRESETS, simulate
+from tests.sensor_tilt import tilted
 
 # SemanticKITTI classes that are ground: road, parking, sidewalk, other-ground, lane-marking, terrain.
 GROUND_IDS = [40, 44, 48, 49, 60, 72]
@@ -62,8 +63,7 @@ def test_far_ground_follows_a_pitched_sensor(street_frames):
     ground), not fall back towards the sensor's horizontal."""
 
     def far_error(pitch_deg: float) -> float:
-        c, s = np.cos(np.radians(pitch_deg)), np.sin(np.radians(pitch_deg))
-        rotation = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+        rotation = tilted(pitch_deg)
         errors = []
         for frame in street_frames:
             pts = (frame.points.astype(np.float64) @ rotation.T).astype(np.float32)

@@ -17,6 +17,7 @@ from s2mat.pipeline import S2MAT
 from s2mat.sim import simulate
 from s2mat.sim.materials import BUILDING, POLE, TRUNK, VEGETATION
 from s2mat.types import Frame, PointLabel
+from tests.sensor_tilt import tilted
 
 
 @pytest.fixture(scope="module")
@@ -236,8 +237,7 @@ def test_a_pitched_sensor_tracks_as_a_level_one(street, full_run, pitch_deg):
     """The street seen by a sensor pitched 2 degrees on its mount (its scans turned, its true
     poses with them): perception levels its frame by the near ground's tilt, so the tracking
     scores stay those of the level sensor (without it, 5 MOTA points lower on this run)."""
-    c, s = np.cos(np.radians(pitch_deg)), np.sin(np.radians(pitch_deg))
-    rotation = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])  # sensor_R_level
+    rotation = tilted(pitch_deg)  # sensor_R_level
     level_T_sensor = np.eye(4)
     level_T_sensor[:3, :3] = rotation.T
     frames = []
@@ -248,7 +248,7 @@ def test_a_pitched_sensor_tracks_as_a_level_one(street, full_run, pitch_deg):
     s2mat, results = _run(frames)
     level = _scores(street, full_run[1], full_run[0])["tracking"]
     pitched = _scores(frames, results, s2mat)["tracking"]
-    lean = np.degrees(np.arccos(s2mat.perception.levelling.normal[2]))
+    lean = np.degrees(np.arccos(np.clip(s2mat.perception.levelling.normal[2], -1.0, 1.0)))
     print(f"pitch {pitch_deg:+.0f} degrees (estimated {lean:.2f}): MOTA {pitched['MOTA']:.1f}, "
           f"IDF1 {pitched['IDF1']:.1f}; level sensor {level['MOTA']:.1f}, {level['IDF1']:.1f}")
     assert abs(lean - abs(pitch_deg)) < 0.2
