@@ -29,7 +29,7 @@ def follow(scans, rotation):
     return levelling
 
 
-@pytest.mark.parametrize(("pitch", "roll"), [(2.0, 0.0), (-2.0, 1.0), (0.0, -3.0)])
+@pytest.mark.parametrize(("pitch", "roll"), [(2.0, 0.0), (-2.0, 1.0), (0.0, -3.0), (-8.0, 0.0)])
 def test_a_tilted_sensor_is_levelled(scans, pitch, roll):
     rotation = tilted(pitch, roll)
     levelling = follow(scans, rotation)
@@ -38,6 +38,16 @@ def test_a_tilted_sensor_is_levelled(scans, pitch, roll):
     print(f"pitch {pitch:+.0f}, roll {roll:+.0f} degrees: perception frame off level by {error:.3f} degrees")
     assert levelling.turned
     assert error < 0.2
+
+
+def test_the_first_measured_tilt_is_taken_whole(scans):
+    """A sensor mounted 8 degrees down is level after its first frame, not after a second."""
+    rotation = tilted(-8.0)
+    levelling = follow(scans[:1], rotation)
+    up = levelling.rotation @ rotation @ np.array([0.0, 0.0, 1.0])
+    error = np.degrees(np.arccos(np.clip(up[2], -1.0, 1.0)))
+    print(f"after one frame: off level by {error:.3f} degrees")
+    assert levelling.turned and error < 0.3
 
 
 def test_a_level_sensor_keeps_its_own_frame(scans):
