@@ -9,15 +9,16 @@ perception works in the frame turned by it, as the scans of a level sensor would
 
 The tilt comes from the frame before (one ground fit per frame): each frame's fit, in the frame
 turned by the tilt known so far, measures what is left, and the estimate follows it with
-``SMOOTHING`` per frame (the first measurement is taken whole). The frame is turned once the estimate reaches ``LEVEL_FROM`` degrees
-(a level sensor's near ground leans by a few tenths of a degree where a sidewalk stands
-higher on one side, and its scans are used as they are), and stays turned until the estimate
-falls below ``LEVEL_UNTIL``.
+``SMOOTHING`` per frame (the first measurement is taken whole). The frame is turned once the
+estimate reaches ``LEVEL_FROM`` degrees (a level sensor's near ground leans by a few tenths of
+a degree where a sidewalk stands higher on one side, and its scans are used as they are), and
+stays turned until the estimate falls below ``LEVEL_UNTIL``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 SMOOTHING = 0.3  # share of each frame's measured ground normal in the estimate
 LEVEL_FROM = 0.5  # degrees of tilt from which the frame is turned
@@ -28,12 +29,9 @@ def _rotation_to_up(normal: np.ndarray) -> np.ndarray:
     """The 3x3 rotation that turns the unit vector ``normal`` onto +z about the axis normal x z."""
     axis = np.cross(normal, [0.0, 0.0, 1.0])
     sin = float(np.linalg.norm(axis))
-    cos = float(normal[2])
     if sin < 1e-12:
         return np.eye(3)
-    k = axis / sin
-    cross = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
-    return np.eye(3) + sin * cross + (1.0 - cos) * cross @ cross
+    return Rotation.from_rotvec(axis / sin * np.arctan2(sin, float(normal[2]))).as_matrix()
 
 
 class Levelling:
