@@ -1019,8 +1019,10 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     dynamic = (free_share >= config.dynamic_fraction) & ~in_static & ~structure
     # Inside static occupancy only a road user's shape in the open is an object (a parked
     # car): a piece of a facade, trunk or pole goes on upwards into occupied or unseen space.
-    object_shaped = np.array([c is not ObjectClass.OTHER for c in classes], dtype=bool)
-    object_shaped &= open_above >= config.open_above_share
+    # So is one partly inside it that nothing shows to be new there (no free space seen).
+    covered = open_above < config.open_above_share
+    object_shaped = np.array([c is not ObjectClass.OTHER for c in classes], dtype=bool) & ~covered
+    structure |= covered & (occ_share >= config.partly_static_share) & (free_share < config.dynamic_fraction)
     reported = in_range & ~structure
     if config.keep_structured_objects:
         reported &= ~in_static | object_shaped
