@@ -6,10 +6,13 @@
   deduplicated on 0.1 m voxels per label;
 - tracking: MOTA, IDF1, IDS, HOTA at 3D IoU 0.25 on objects within ``TRACK_RADIUS`` of the
   sensor with at least ``MIN_OBJECT_POINTS`` points, the run's boxes brought into the
-  ground-truth world frame through each frame's pose pair (so drift is not counted twice),
-  plus the number of false tracks (ids that never come near any ground-truth object) and
-  the share of matched object-frames (3D IoU >= 0.25, one-to-one) whose moving flag agrees
-  with the ground truth's;
+  ground-truth world frame through each frame's pose pair (so drift is not counted twice).
+  Objects within the radius with fewer points (hidden behind others, or almost) are ignored,
+  as KITTI ignores its don't-care objects: a box that matches one of them (3D IoU >= 0.25,
+  one-to-one with all objects) counts neither way, so a track kept through an occlusion is
+  not a false positive. Plus the number of false tracks (ids that never come near any
+  ground-truth object) and the share of matched object-frames (3D IoU >= 0.25, one-to-one)
+  whose moving flag agrees with the ground truth's;
 - odometry: ATE (m) and relative translation error (percent);
 - timing: median and 95th percentile milliseconds per frame.
 """
@@ -44,6 +47,7 @@ class RunGroundTruth:
         self.moving: list[np.ndarray] = []
         self.boxes: list[list[tuple[int, Box3D]]] = []
         self.box_moving: list[dict[int, bool]] = []  # ground-truth moving flag per scored object
+        self.ignored: list[list[Box3D]] = []  # objects within the radius with too few points
 
     def add(self, frame: Frame, min_range: float, max_range: float) -> None:
         gt = frame.ground_truth
@@ -59,7 +63,7 @@ class RunGroundTruth:
             self.moving.append(np.zeros(0, bool))
             self.times.append(None)
         self.stamps.append(float(frame.timestamp))
-        boxes = []
+        boxes, ignored = [], []
         flags: dict[int, bool] = {}
         if gt is not None and gt.pose is not None:
             counts = {}
@@ -72,7 +76,10 @@ class RunGroundTruth:
                 if near and (gt.instance is None or counts.get(b.instance_id, 0) >= MIN_OBJECT_POINTS):
                     boxes.append((b.instance_id, b.box))
                     flags[b.instance_id] = bool(b.moving)
+                elif near:
+                    ignored.append(b.box)
         self.boxes.append(boxes)
+        self.ignored.append(ignored)
         self.box_moving.append(flags)
 
     @property
@@ -125,6 +132,21 @@ def static_map_metrics(truth: RunGroundTruth, poses: np.ndarray, is_kept) -> dic
     return static_map_scores(points, dynamic, kept).as_dict()
 
 
+def _not_on_ignored(scored: Sequence[tuple[int, Box3D]], ignored: Sequence[Box3D], boxes: Sequence[Box3D]) -> np.ndarray:
+    """(P,) bool: the ``boxes`` not matched to an ``ignored`` object when all objects, scored
+    and ignored, are matched one-to-one with them by 3D IoU (at least IOU_THRESHOLD)."""
+    from scipy.optimize import linear_sum_assignment
+
+    from s2mat.evaluation.tracking import IOU_THRESHOLD, boxes_to_array, iou_3d
+
+    iou = iou_3d(boxes_to_array([b for _, b in scored] + list(ignored)), boxes_to_array(list(boxes)))
+    rows, cols = linear_sum_assignment(-iou)
+    on_ignored = (rows >= len(scored)) & (iou[rows, cols] >= IOU_THRESHOLD)
+    keep = np.ones(len(boxes), dtype=bool)
+    keep[cols[on_ignored]] = False
+    return keep
+
+
 def tracking_metrics(truth: RunGroundTruth, poses: np.ndarray, tracks: Mapping[int, Sequence[tuple]]) -> dict:
     """MOTA / IDF1 / IDS / HOTA, false tracks and moving-flag accuracy.
 
@@ -143,7 +165,7 @@ def tracking_metrics(truth: RunGroundTruth, poses: np.ndarray, tracks: Mapping[i
         yaw = np.arctan2(to_gt[1, 0], to_gt[0, 0])
         sensor = gt_pose[:3, 3]
         frame_preds, frame_moving = [], []
-        centres = np.array([b.center for _, b in truth.boxes[i]]).reshape(-1, 3)
+        centres = np.array([b.center for _, b in truth.boxes[i]] + [b.center for b in truth.ignored[i]]).reshape(-1, 3)
         for entry in tracks.get(i, []):
             track_id, box = entry[0], entry[1]
             moved = Box3D(to_gt[:3, :3] @ box.center + to_gt[:3, 3], box.size, box.yaw + yaw)
@@ -153,6 +175,10 @@ def tracking_metrics(truth: RunGroundTruth, poses: np.ndarray, tracks: Mapping[i
                 close = bool(len(centres)) and bool(
                     np.min(np.linalg.norm(centres[:, :2] - moved.center[:2], axis=1)) < FALSE_TRACK_DISTANCE)
                 near_gt[track_id] = near_gt.get(track_id, False) or close
+        if truth.ignored[i] and frame_preds:
+            keep = _not_on_ignored(truth.boxes[i], truth.ignored[i], [b for _, b in frame_preds])
+            frame_preds = [p for p, k in zip(frame_preds, keep, strict=True) if k]
+            frame_moving = [m for m, k in zip(frame_moving, keep, strict=True) if k]
         predictions.append(frame_preds)
         if truth.boxes[i] and frame_preds and all(m is not None for m in frame_moving):
             iou = iou_3d(boxes_to_array([b for _, b in truth.boxes[i]]), boxes_to_array([b for _, b in frame_preds]))
