@@ -12,8 +12,9 @@ On simulated 64-beam sequences (ground truth from the simulator) it runs, on the
 
 Scores come from :func:`s2mat.evaluation.run.evaluate_run` (the numbers ``s2mat map``
 writes): SA/DA (DynamicMap), MOTA/IDF1/HOTA at 3D IoU 0.25 on objects within 40 m with at
-least 10 points (boxes on those with fewer count neither way), false tracks, moving-flag accuracy, ATE and relative error. Then it maps the
-real udacity_city_22 scans with ``s2mat map``'s runner and prints where the report is.
+least 10 points (boxes on those with fewer count neither way), false tracks, moving-flag
+accuracy, ATE and relative error. Then it maps the real udacity_city_22 scans with ``s2mat
+map``'s runner and prints where the report is.
 
     .venv/bin/python benchmarks/bench_pipeline.py [--frames 150] [--scenarios street crowd parked-departure]
 """

@@ -1019,7 +1019,8 @@ def detect_objects(points: np.ndarray, ground: np.ndarray | GroundModel, config:
     dynamic = (free_share >= config.dynamic_fraction) & ~in_static & ~structure
     # Inside static occupancy only a road user's shape in the open is an object (a parked
     # car): a piece of a facade, trunk or pole goes on upwards into occupied or unseen space.
-    # So is one partly inside it that nothing shows to be new there (no free space seen).
+    # One partly inside it (partly_static_share), never seen free and with no free space seen
+    # above its top, is structure too.
     covered = open_above < config.open_above_share
     object_shaped = np.array([c is not ObjectClass.OTHER for c in classes], dtype=bool) & ~covered
     structure |= covered & (occ_share >= config.partly_static_share) & (free_share < config.dynamic_fraction)

@@ -33,6 +33,7 @@ from s2mat.types import Frame
 TRACK_RADIUS = 40.0  # metres
 MIN_OBJECT_POINTS = 10
 DEDUP_VOXEL = 0.1  # metres
+_APART = 1e9  # matching cost of a box and an object that overlap too little to match
 FALSE_TRACK_DISTANCE = 2.0  # metres from every ground-truth object, in every frame of the track
 
 
@@ -134,14 +135,17 @@ def static_map_metrics(truth: RunGroundTruth, poses: np.ndarray, is_kept) -> dic
 
 def _not_on_ignored(scored: Sequence[tuple[int, Box3D]], ignored: Sequence[Box3D], boxes: Sequence[Box3D]) -> np.ndarray:
     """(P,) bool: the ``boxes`` not matched to an ``ignored`` object when all objects, scored
-    and ignored, are matched one-to-one with them by 3D IoU (at least IOU_THRESHOLD)."""
+    and ignored, are matched one-to-one with them: pairs with a 3D IoU of at least
+    IOU_THRESHOLD, as many as can be, scored objects first, then by overlap."""
     from scipy.optimize import linear_sum_assignment
 
     from s2mat.evaluation.tracking import IOU_THRESHOLD, boxes_to_array, iou_3d
 
     iou = iou_3d(boxes_to_array([b for _, b in scored] + list(ignored)), boxes_to_array(list(boxes)))
-    rows, cols = linear_sum_assignment(-iou)
-    on_ignored = (rows >= len(scored)) & (iou[rows, cols] >= IOU_THRESHOLD)
+    is_ignored = (np.arange(len(iou)) >= len(scored))[:, None]
+    cost = np.where(iou >= IOU_THRESHOLD, 1.0 - iou + is_ignored, _APART)
+    rows, cols = linear_sum_assignment(cost)
+    on_ignored = (rows >= len(scored)) & (cost[rows, cols] < _APART)
     keep = np.ones(len(boxes), dtype=bool)
     keep[cols[on_ignored]] = False
     return keep

@@ -296,9 +296,9 @@ def _pitched(frames: list[Frame], pitch_deg: float) -> list[Frame]:
 def test_a_pitched_sensor_tracks_as_a_level_one(street, full_run, more_streets, pitch_deg):
     """Four streets seen by a sensor pitched 2 degrees on its mount: perception levels its frame
     by the near ground's tilt (without the levelling the estimated lean stays 0), and the
-    tracking scores stay those of the level sensor. Scores are compared as means over the four
-    runs: one 30-frame run's MOTA moves by points either way with any small change (-2.3 to
-    +2.6 between pitched and level on these four)."""
+    tracking scores stay those of the level sensor: as means over the four runs within 2
+    points, each run within 4 (one 30-frame run's MOTA moves by points either way with any
+    small change)."""
     runs = [(street, _scores(street, full_run[1], full_run[0])["tracking"]), *more_streets]
     level, pitched, leans = [], [], []
     for frames, level_scores in runs:
@@ -314,4 +314,5 @@ def test_a_pitched_sensor_tracks_as_a_level_one(street, full_run, more_streets, 
           f"{mean['level']['MOTA']:.1f}, {mean['level']['IDF1']:.1f}")
     assert all(abs(lean - abs(pitch_deg)) < 0.2 for lean in leans)
     assert mean["pitched"]["MOTA"] >= mean["level"]["MOTA"] - 2.0
+    assert all(p["MOTA"] >= q["MOTA"] - 4.0 for p, q in zip(pitched, level, strict=True))
     assert mean["pitched"]["IDF1"] >= mean["level"]["IDF1"] - 2.0

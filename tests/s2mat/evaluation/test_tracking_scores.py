@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from perception.types import Box3D
-from s2mat.evaluation.run import TRACK_RADIUS, RunGroundTruth, tracking_metrics
+from s2mat.evaluation.run import TRACK_RADIUS, RunGroundTruth, _not_on_ignored, tracking_metrics
 from s2mat.sim import simulate
 
 
@@ -47,3 +47,29 @@ def test_a_box_where_no_object_is_is_a_false_positive(crowd):
     scores = tracking_metrics(truth, poses, with_ghost)
     assert scores["FP"] == len(tracks)
     assert scores["false_tracks"] == 1
+
+
+def _cube(x: float) -> Box3D:
+    """A 1 m cube at (x, 0, 0): two of them ``d`` apart overlap by 3D IoU (1 - d) / (1 + d)."""
+    return Box3D(np.array([x, 0.0, 0.0]), np.ones(3), 0.0)
+
+
+def test_only_one_box_per_hidden_object_counts_neither_way():
+    keep = _not_on_ignored([], [_cube(0.0)], [_cube(0.0), _cube(0.1)])
+    assert keep.sum() == 1  # the second box on the same hidden object is a false positive
+
+
+def test_a_box_on_a_scored_and_a_hidden_object_matches_the_scored_one():
+    # Box 0 overlaps the scored object by 0.30 and the hidden one by 0.60; box 1 the hidden one
+    # by 0.26. Box 0 matches the scored object, box 1 the hidden one: nothing is missed.
+    scored, hidden = _cube(0.0), _cube(0.788)
+    keep = _not_on_ignored([(1, scored)], [hidden], [_cube(0.538), _cube(1.375)])
+    assert keep.tolist() == [True, False]
+
+
+def test_overlaps_under_the_threshold_do_not_decide_the_matching():
+    # Box 1 overlaps the hidden object by 0.28 (and the scored one by 0.17, too little); box 0
+    # overlaps the hidden one by 0.245, too little: box 1 is the one on the hidden object.
+    scored, hidden = _cube(0.0), _cube(1.269)
+    keep = _not_on_ignored([(1, scored)], [hidden], [_cube(1.875), _cube(0.708)])
+    assert keep.tolist() == [True, False]
