@@ -25,6 +25,11 @@ LEVEL_FROM = 0.5  # degrees of tilt from which the frame is turned
 LEVEL_UNTIL = 0.3  # degrees below which a turned frame goes back to the sensor's
 
 
+def lean_deg(normal: np.ndarray) -> float:
+    """Degrees between the unit vector ``normal`` and +z."""
+    return float(np.degrees(np.arccos(np.clip(normal[2], -1.0, 1.0))))
+
+
 def _rotation_to_up(normal: np.ndarray) -> np.ndarray:
     """The 3x3 rotation that turns the unit vector ``normal`` onto +z about the axis normal x z."""
     axis = np.cross(normal, [0.0, 0.0, 1.0])
@@ -42,6 +47,11 @@ class Levelling:
         self.rotation = np.eye(3)  # perception_R_sensor
         self.turned = False
         self.measured = False  # a tilt was measured since the start (or the last reset)
+
+    @property
+    def lean(self) -> float:
+        """Degrees the estimated near ground leans in the sensor frame."""
+        return lean_deg(self.normal)
 
     def to_perception(self, points: np.ndarray) -> np.ndarray:
         """(N, 3) sensor-frame points in the perception frame (same dtype)."""
@@ -70,6 +80,5 @@ class Levelling:
         normal = measured if not self.measured else (1.0 - SMOOTHING) * self.normal + SMOOTHING * measured
         self.measured = True
         self.normal = normal / np.linalg.norm(normal)
-        angle = np.degrees(np.arccos(np.clip(self.normal[2], -1.0, 1.0)))
-        self.turned = angle >= (LEVEL_UNTIL if self.turned else LEVEL_FROM)
+        self.turned = self.lean >= (LEVEL_UNTIL if self.turned else LEVEL_FROM)
         self.rotation = _rotation_to_up(self.normal) if self.turned else np.eye(3)

@@ -10,7 +10,7 @@ from perception.ground import fit_ground
 from s2mat.config import preset
 from s2mat.sim import simulate
 from s2mat.sim.materials import BUILDING, MOVING_CAR, POLE, TRUNK, VEGETATION
-from tests.sensor_tilt import tilted
+from tests.sensor_tilt import seen_through, tilted
 
 ANCHORS = (BUILDING, VEGETATION, TRUNK, POLE)  # the far structure registration holds on to
 
@@ -32,7 +32,7 @@ def _far_scans(scans, pitch_deg=0.0):
     rotation = tilted(pitch_deg)
     out = []
     for points, semantic in scans:
-        points = (points.astype(np.float64) @ rotation.T).astype(np.float32)
+        points = seen_through(points, rotation)
         ground = fit_ground(points, config.ground)
         out.append((points, ground, far_points(points, ground.mask, config.detection.far_free_range), semantic))
     return out

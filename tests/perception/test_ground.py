@@ -8,7 +8,7 @@ import pytest
 from perception.config import GroundConfig
 from perception.ground import fit_ground, segment_ground
 from s2mat.sim import LIDAR_PRESETS, simulate
-from tests.sensor_tilt import tilted
+from tests.sensor_tilt import seen_through, tilted
 
 # SemanticKITTI classes that are ground: road, parking, sidewalk, other-ground, lane-marking, terrain.
 GROUND_IDS = [40, 44, 48, 49, 60, 72]
@@ -66,7 +66,7 @@ def test_far_ground_follows_a_pitched_sensor(street_frames):
         rotation = tilted(pitch_deg)
         errors = []
         for frame in street_frames:
-            pts = (frame.points.astype(np.float64) @ rotation.T).astype(np.float32)
+            pts = seen_through(frame.points, rotation)
             far = np.isin(frame.ground_truth.semantic, GROUND_IDS) & (np.hypot(pts[:, 0], pts[:, 1]) > 40.0)
             errors.append(np.abs(pts[far, 2] - fit_ground(pts).height_at(pts[far, :2])))
         return float(np.median(np.concatenate(errors)))

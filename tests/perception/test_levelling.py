@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from perception.ground import fit_ground
-from perception.levelling import LEVEL_FROM, Levelling
+from perception.levelling import LEVEL_FROM, Levelling, lean_deg
 from s2mat.config import preset
 from s2mat.sim import simulate
-from tests.sensor_tilt import tilted
+from tests.sensor_tilt import seen_through, tilted
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,7 @@ def follow(scans, rotation):
     config = preset("hdl64").ground
     levelling = Levelling()
     for points in scans:
-        seen = (points.astype(np.float64) @ rotation.T).astype(np.float32)
-        levelling.update(fit_ground(levelling.to_perception(seen), config).tilt)
+        levelling.update(fit_ground(levelling.to_perception(seen_through(points, rotation)), config).tilt)
     return levelling
 
 
@@ -34,7 +33,7 @@ def test_a_tilted_sensor_is_levelled(scans, pitch, roll):
     rotation = tilted(pitch, roll)
     levelling = follow(scans, rotation)
     up = levelling.rotation @ rotation @ np.array([0.0, 0.0, 1.0])  # the road's normal, perception frame
-    error = np.degrees(np.arccos(np.clip(up[2], -1.0, 1.0)))
+    error = lean_deg(up)
     print(f"pitch {pitch:+.0f}, roll {roll:+.0f} degrees: perception frame off level by {error:.3f} degrees")
     assert levelling.turned
     assert error < 0.2
@@ -45,14 +44,14 @@ def test_the_first_measured_tilt_is_taken_whole(scans):
     rotation = tilted(-8.0)
     levelling = follow(scans[:1], rotation)
     up = levelling.rotation @ rotation @ np.array([0.0, 0.0, 1.0])
-    error = np.degrees(np.arccos(np.clip(up[2], -1.0, 1.0)))
+    error = lean_deg(up)
     print(f"after one frame: off level by {error:.3f} degrees")
     assert levelling.turned and error < 0.3
 
 
 def test_a_level_sensor_keeps_its_own_frame(scans):
     levelling = follow(scans, np.eye(3))
-    lean = np.degrees(np.arccos(np.clip(levelling.normal[2], -1.0, 1.0)))
+    lean = levelling.lean
     print(f"level sensor: near ground leans {lean:.3f} degrees")
     assert lean < LEVEL_FROM and not levelling.turned
     points = scans[0]

@@ -17,7 +17,7 @@ from s2mat.pipeline import S2MAT
 from s2mat.sim import simulate
 from s2mat.sim.materials import BUILDING, POLE, TRUNK, VEGETATION
 from s2mat.types import Frame, PointLabel
-from tests.sensor_tilt import tilted
+from tests.sensor_tilt import seen_through, tilted
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +141,8 @@ def test_facade_pieces_shaped_like_road_users_are_not_detected(street, monkeypat
             for det in out.detections:
                 if det.object_class is ObjectClass.OTHER or len(det.point_indices) < 20:
                     continue
-                facade += np.mean(semantic[det.point_indices] == BUILDING) > 0.8
-                road_users += np.mean(instance[det.point_indices] > 0) > 0.8
+                facade += int(np.mean(semantic[det.point_indices] == BUILDING) > 0.8)
+                road_users += int(np.mean(instance[det.point_indices] > 0) > 0.8)
         counts[share] = (facade, road_users)
     (facade, road_users), (facade_off, road_users_off) = counts[default], counts[1.0]
     print(f"(facade pieces, road users) detected with the rule {counts[default]}, without {counts[1.0]}")
@@ -286,7 +286,7 @@ def _pitched(frames: list[Frame], pitch_deg: float) -> list[Frame]:
     rotation = tilted(pitch_deg)  # sensor_R_level
     level_T_sensor = np.eye(4)
     level_T_sensor[:3, :3] = rotation.T
-    return [dataclasses.replace(frame, points=(frame.points.astype(np.float64) @ rotation.T).astype(frame.points.dtype),
+    return [dataclasses.replace(frame, points=seen_through(frame.points, rotation),
                                 ground_truth=dataclasses.replace(frame.ground_truth,
                                                                  pose=frame.ground_truth.pose @ level_T_sensor))
             for frame in frames]
@@ -306,7 +306,7 @@ def test_a_pitched_sensor_tracks_as_a_level_one(street, full_run, more_streets, 
         s2mat, results = _run(turned)
         pitched.append(_scores(turned, results, s2mat)["tracking"])
         level.append(level_scores)
-        leans.append(np.degrees(np.arccos(np.clip(s2mat.perception.levelling.normal[2], -1.0, 1.0))))
+        leans.append(s2mat.perception.levelling.lean)
     mean = {name: {k: float(np.mean([r[k] for r in rows])) for k in ("MOTA", "IDF1")}
             for name, rows in (("level", level), ("pitched", pitched))}
     print(f"pitch {pitch_deg:+.0f} degrees (estimated {', '.join(f'{x:.2f}' for x in leans)}): mean MOTA "
